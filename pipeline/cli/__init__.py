@@ -1,0 +1,1 @@
+"""The ``camfleet`` command line: thin verbs that parse, call the package and print."""

@@ -1,0 +1,38 @@
+"""Entry point of the ``camfleet`` command: one sub-command group per part of the system."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.cli import bench, models, triton, world
+from pipeline.cli.common import setup_logging
+
+app = typer.Typer(
+    name="camfleet",
+    help=(
+        "Object detection on many cameras, and which network design to run.\n\n"
+        "Examples:\n\n"
+        "  camfleet models profile --json\n\n"
+        "  camfleet models export\n\n"
+        "  camfleet triton serve --grpc-port 8001\n\n"
+        "  camfleet bench models --json"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(triton.app, name="triton")
+app.add_typer(world.app, name="world")
+app.add_typer(bench.app, name="bench")
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    setup_logging(verbose)
+
+
+def main() -> None:
+    """Run the ``camfleet`` command line."""
+    app()
