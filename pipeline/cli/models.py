@@ -54,8 +54,9 @@ def profile_command(
         print(json.dumps([p.to_dict(include_layers=layers) for p in profiles], indent=2))
         return
     table = Table(title=f"model profiles (input {config.input_size}px, batch {batch})")
-    for column in ("model", "params", "GFLOPs", "weights MB", "activations MB", "layers"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_column("model", no_wrap=True)
+    for column in ("params", "GFLOPs", "weights MB", "activations MB", "kernels"):
+        table.add_column(column, justify="right")
     for p in profiles:
         table.add_row(
             p.name,
@@ -63,14 +64,16 @@ def profile_command(
             f"{p.flops / 1e9:.3f}",
             f"{p.weight_bytes / 1e6:.2f}",
             f"{p.activation_bytes / 1e6:.2f}",
-            str(len(p.layers)),
+            str(p.kernels),
         )
     console.print(table)
     if layers:
         for p in profiles:
             layer_table = Table(title=f"{p.name} layers")
-            for column in ("layer", "type", "MFLOPs", "weights KB", "activations KB", "kernels"):
-                layer_table.add_column(column, justify="left" if column in ("layer", "type") else "right")
+            layer_table.add_column("layer", no_wrap=True)
+            layer_table.add_column("type")
+            for column in ("MFLOPs", "weights KB", "activations KB", "kernels"):
+                layer_table.add_column(column, justify="right")
             for layer in p.layers:
                 layer_table.add_row(
                     layer.name,

@@ -15,6 +15,9 @@ _STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 class Normalize(nn.Module):
     """Turn uint8 RGB frames ``[B, H, W, 3]`` into normalised float ``[B, 3, H, W]``."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
@@ -53,7 +56,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block."""
-        return self.relu(x + self.bn2(self.conv2(self.conv1(x))))
+        out: torch.Tensor = self.relu(x + self.bn2(self.conv2(self.conv1(x))))
+        return out
 
 
 class Stage(nn.Sequential):
@@ -87,7 +91,9 @@ def build_stages(config: BackboneConfig, first: int = 0, last: int | None = None
         in_channels = config.stem_width if index == 0 else config.widths[index - 1]
         stages.add_module(
             f"stage{index}",
-            Stage(in_channels, config.widths[index], depth=config.depths[index], stride=config.strides[index]),
+            Stage(
+                in_channels, config.widths[index], depth=config.depths[index], stride=config.strides[index]
+            ),
         )
     return stages
 

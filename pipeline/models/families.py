@@ -36,7 +36,8 @@ class DetectionBranch(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Features after stage ``first_stage - 1`` -> detections ``[B, K, 6]``."""
         heatmap, size, offset = self.head(self.stages(features))
-        return self.decoder(heatmap, size, offset)
+        detections: torch.Tensor = self.decoder(heatmap, size, offset)
+        return detections
 
 
 class Detector(nn.Module):
@@ -50,7 +51,8 @@ class Detector(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Detect objects in a batch of uint8 RGB frames."""
-        return self.branch(self.stem(self.normalize(images)))
+        detections: torch.Tensor = self.branch(self.stem(self.normalize(images)))
+        return detections
 
 
 class Trunk(nn.Module):
@@ -66,7 +68,8 @@ class Trunk(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Compute the shared features of a batch of uint8 RGB frames."""
-        return self.stages(self.stem(self.normalize(images)))
+        features: torch.Tensor = self.stages(self.stem(self.normalize(images)))
+        return features
 
 
 def _detector(backbone: BackboneConfig, head: HeadConfig, classes: tuple[int, ...]) -> Detector:
@@ -87,7 +90,9 @@ def build_trunk(config: ModelConfig) -> nn.Module:
 
 def _register_condition_family(condition: str) -> None:
     @register_family(
-        f"specialist_{condition}", ModelInput.IMAGES, f"Small backbone for {condition} scenes, all 20 classes."
+        f"specialist_{condition}",
+        ModelInput.IMAGES,
+        f"Small backbone for {condition} scenes, all 20 classes.",
     )
     def build_specialist(config: ModelConfig) -> nn.Module:
         return _detector(config.specialist, config.head, ALL_CLASSES)
@@ -97,7 +102,9 @@ def _register_condition_family(condition: str) -> None:
     )
     def build_head(config: ModelConfig) -> nn.Module:
         shared = config.shared
-        return DetectionBranch(shared.backbone, config.head, first_stage=shared.branch_point, classes=ALL_CLASSES)
+        return DetectionBranch(
+            shared.backbone, config.head, first_stage=shared.branch_point, classes=ALL_CLASSES
+        )
 
 
 def _register_group_family(group: str) -> None:

@@ -29,6 +29,7 @@ class CenterNetHead(nn.Module):
         self.heatmap = nn.Conv2d(width, num_classes, 1)
         self.size = nn.Conv2d(width, 2, 1)
         self.offset = nn.Conv2d(width, 2, 1)
+        assert self.heatmap.bias is not None
         nn.init.constant_(self.heatmap.bias, _HEATMAP_PRIOR)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,6 +44,8 @@ class BoxDecoder(nn.Module):
     Sizes and offsets are in feature-grid units; boxes come out in input pixels. ``class_ids`` maps the
     head's local class index to the global class id (for class-group specialists).
     """
+
+    class_ids: torch.Tensor
 
     def __init__(self, *, stride: int, max_detections: int, class_ids: tuple[int, ...]) -> None:
         super().__init__()

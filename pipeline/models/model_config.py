@@ -82,8 +82,7 @@ class SharedTrunkConfig(BaseModel):
     def _branch_inside_backbone(self) -> SharedTrunkConfig:
         if self.branch_point > self.backbone.num_stages:
             raise ValueError(
-                f"branch_point {self.branch_point} is past the backbone's "
-                f"{self.backbone.num_stages} stages"
+                f"branch_point {self.branch_point} is past the backbone's {self.backbone.num_stages} stages"
             )
         return self
 
