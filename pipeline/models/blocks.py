@@ -1,7 +1,5 @@
 """Backbone building blocks: input normalisation, conv-BN-ReLU, residual blocks and stages."""
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

@@ -4,8 +4,6 @@ Each family is registered by name (see :mod:`pipeline.models.registry`); the reg
 model's name in the Triton repository.
 """
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

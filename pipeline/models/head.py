@@ -4,8 +4,6 @@ Decoding inside the model means Triton returns a fixed ``[K, 6]`` tensor per fra
 (x1, y1, x2, y2, score, class id; boxes in model-input pixels), which batches cleanly.
 """
 
-from __future__ import annotations
-
 import torch
 import torch.nn.functional as F
 from torch import nn
