@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: models (PyTorch against Triton) and, later, the pipeline."""

@@ -1,0 +1,217 @@
+"""The pipeline config tree (``cameras.yaml``): cameras, design, scheduler, events, Triton, Redis, Ray.
+
+Validated once at start-up with pydantic; errors name the key path and the line in the file. Nothing here
+reads the environment at import time: camera credentials and the Redis password are resolved by the entry
+point (:meth:`CameraConfig.resolved_url`, :meth:`RedisConfig.password_from_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+from pipeline.events.config import CameraEventsConfig, EventsConfig, RedisConfig
+from pipeline.models.designs import DESIGNS
+from pipeline.scheduler.config import SchedulerConfig
+
+DesignName = Literal[
+    "monolith", "specialists-condition", "specialists-groups", "shared-condition", "shared-groups"
+]
+Condition = Literal["day", "dusk", "night"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocationConfig(_Strict):
+    """Where a camera is, for the sun-position scheduler."""
+
+    latitude: float = Field(..., ge=-90, le=90, description="Degrees north.")
+    longitude: float = Field(..., ge=-180, le=180, description="Degrees east.")
+    timezone: str = Field("UTC", description="IANA time zone name, e.g. Europe/London.")
+
+
+class CredentialsConfig(_Strict):
+    """Camera login, taken from the environment or a file, never written in the config itself."""
+
+    username: str = Field("", description="User name (not secret).")
+    password_env: str | None = Field(None, description="Environment variable holding the password.")
+    password_file: Path | None = Field(None, description="File holding the password (first line).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CredentialsConfig:
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        return self
+
+    def password(self) -> str:
+        """Read the password from its source.
+
+        Raises:
+            ConfigError: if the variable is unset or the file cannot be read.
+        """
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"camera password variable {self.password_env} is not set")
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text().splitlines()[0].strip()
+            except (OSError, IndexError) as exc:
+                raise ConfigError(f"cannot read camera password file {self.password_file}: {exc}") from exc
+        return ""
+
+
+class CameraConfig(_Strict):
+    """One camera stream."""
+
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Unique camera id (used in events).")
+    url: str = Field(..., min_length=1, description="rtsp://, http(s)://, tcp:// URL or a file path.")
+    fps: float = Field(10.0, gt=0, le=120, description="Frames per second sent to inference.")
+    decode_width: int | None = Field(
+        None,
+        gt=0,
+        le=7680,
+        description="Width the stream is known to have (for box scaling); None = read it.",
+    )
+    decode_height: int | None = Field(None, gt=0, le=4320, description="Height, like decode_width.")
+    condition: Condition | None = Field(
+        None, description="Fixed lighting condition; None = scheduler decides."
+    )
+    location: LocationConfig | None = Field(None, description="For the time_of_day policy.")
+    credentials: CredentialsConfig | None = Field(None, description="Login for the camera.")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    loop: bool = Field(False, description="Loop a file source and pace it in real time (simulated camera).")
+    events: CameraEventsConfig = Field(default_factory=CameraEventsConfig, description="Zones and filters.")
+
+    def resolved_url(self) -> str:
+        """The URL with credentials filled in (never log this; log ``url``)."""
+        if self.credentials is None:
+            return self.url
+        parts = urlsplit(self.url)
+        user = quote(self.credentials.username, safe="")
+        password = quote(self.credentials.password(), safe="")
+        login = f"{user}:{password}@" if password else f"{user}@"
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=login + host))
+
+
+class TritonConfig(_Strict):
+    """The model server: embedded (started by camfleet) or an existing one."""
+
+    url: str | None = Field(
+        None, description="gRPC host:port of a running Triton; None starts the embedded one."
+    )
+    model_repository: Path = Field(Path("triton_models"), description="Repository for the embedded server.")
+    model_config_name: str | None = Field(None, description="Per-hardware config, e.g. gpu.")
+    shared_memory: bool = Field(
+        True, description="Pass frames through system shared memory (same host only)."
+    )
+    timeout_s: float = Field(10.0, gt=0, le=600, description="Per-request timeout.")
+    max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request.")
+    max_in_flight: int = Field(4, ge=1, le=256, description="Most requests in flight per model.")
+
+
+class RayConfig(_Strict):
+    """Where Ray runs."""
+
+    address: str | None = Field(None, description="Address of a Ray cluster; None starts a local one.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; None = all.")
+    object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MB.")
+    cameras_per_actor: int = Field(4, ge=1, le=256, description="Cameras decoded by one camera actor.")
+
+
+class ControlConfig(_Strict):
+    """The REST control plane."""
+
+    enabled: bool = Field(True, description="Serve the control API.")
+    host: str = Field("127.0.0.1", description="Bind address; anything but loopback requires a token.")
+    port: int = Field(0, ge=0, le=65535, description="Port; 0 picks a free one.")
+    token_env: str = Field("CAMFLEET_CONTROL_TOKEN", description="Variable holding the API token.")
+
+
+class PipelineConfig(_Strict):
+    """The whole ``cameras.yaml``."""
+
+    design: DesignName = Field("monolith", description="Network design to serve.")
+    model_config_path: Path | None = Field(
+        None, alias="model_config", description="Model-size YAML; None = the shipped default."
+    )
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Camera streams.")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description="Per-stream policy.")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="Tracking and events.")
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="Event sink.")
+    triton: TritonConfig = Field(default_factory=TritonConfig, description="Model server.")
+    ray: RayConfig = Field(default_factory=RayConfig, description="Compute.")
+    control: ControlConfig = Field(default_factory=ControlConfig, description="REST control plane.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _unique_camera_ids(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"camera id {camera.id!r} appears twice")
+            seen.add(camera.id)
+        assert self.design in DESIGNS
+        return self
+
+
+def _key_lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines.update(_key_lines(value, (*path, key.value)))
+            lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_key_lines(item, (*path, index)))
+    return lines
+
+
+def _line_of(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):  # deepest key that exists in the file
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def load_config(path: Path | str) -> PipelineConfig:
+    """Load and validate ``cameras.yaml``.
+
+    Raises:
+        ConfigError: with the key path and line of every problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config {path}: {exc.strerror}; pass an existing cameras.yaml"
+        ) from exc
+    try:
+        node = yaml.compose(text)
+        data: Any = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    lines = _key_lines(node) if node is not None else {}
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-")))
+            where = ".".join(str(part) for part in loc) or "<root>"
+            line = _line_of(loc, lines)
+            problems.append(f"  {path}:{line or '?'}: {where}: {error['msg']}")
+        raise ConfigError(f"{path} is invalid:\n" + "\n".join(problems)) from exc
