@@ -27,3 +27,7 @@ class InferenceError(CamfleetError):
 
 class StreamError(CamfleetError):
     """A camera stream could not be opened or read."""
+
+
+class EventsError(CamfleetError):
+    """The events stage could not start (Redis unreachable for a CLI verb, embedded server failed)."""

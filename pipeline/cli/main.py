@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import bench, models, triton, world
+from pipeline.cli import bench, events, models, run, triton, world
 from pipeline.cli.common import setup_logging
 
 app = typer.Typer(
@@ -26,6 +26,9 @@ app.add_typer(models.app, name="models")
 app.add_typer(triton.app, name="triton")
 app.add_typer(world.app, name="world")
 app.add_typer(bench.app, name="bench")
+app.add_typer(events.app, name="events")
+app.command("run")(run.run_command)
+app.command("demo")(run.demo_command)
 
 
 @app.callback()

@@ -1,21 +1,24 @@
 """Registry of model families: a name -> builder table that refuses duplicates.
 
 Builders register with :func:`register_family`; callers look them up with :func:`get_family` and
-:func:`list_families`. Importing :mod:`pipeline.models` fills the registry.
+:func:`list_families`, which import :mod:`pipeline.models.families` (and so torch) on first use.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from pipeline.errors import ModelError
 from pipeline.models.model_config import ModelConfig
 
-Builder = Callable[[ModelConfig], nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
+
+Builder = Callable[[ModelConfig], "nn.Module"]
 
 
 class ModelInput(enum.Enum):
@@ -36,6 +39,11 @@ class FamilySpec:
 
 
 _FAMILIES: dict[str, FamilySpec] = {}
+
+
+def _load_families() -> None:
+    """Import the module whose decorators fill the registry (a no-op after the first call)."""
+    importlib.import_module("pipeline.models.families")
 
 
 def register_family(name: str, model_input: ModelInput, description: str) -> Callable[[Builder], Builder]:
@@ -60,6 +68,7 @@ def get_family(name: str) -> FamilySpec:
     Raises:
         ModelError: if no such family exists (the message lists the known ones).
     """
+    _load_families()
     try:
         return _FAMILIES[name]
     except KeyError:
@@ -68,6 +77,7 @@ def get_family(name: str) -> FamilySpec:
 
 def list_families() -> list[str]:
     """Names of all registered families, in registration order."""
+    _load_families()
     return list(_FAMILIES)
 
 
