@@ -1,0 +1,69 @@
+import os
+import time
+
+import av
+import pytest
+
+from pipeline.errors import StreamError
+from pipeline.world.rtsp import rtsp_server_available
+from pipeline.world.simulator import CameraSimulator
+from pipeline.world.tcp import TcpCameraServer
+
+
+def _read(url: str, frames: int, timeout_s: float = 20.0) -> tuple[list[float], float]:
+    """Read ``frames`` frames; return their times (s) and the wall seconds from opening to the last one."""
+    times: list[float] = []
+    start = time.monotonic()
+    with av.open(url, timeout=(10.0, 5.0)) as container:
+        for frame in container.decode(video=0):
+            times.append(float(frame.time))
+            if len(times) >= frames or time.monotonic() > start + timeout_s:
+                break
+    return times, time.monotonic() - start
+
+
+def test_camera_file_mode_realtime_paced_and_loops(short_clip):
+    with TcpCameraServer(short_clip.path) as server:
+        assert server.url.startswith("tcp://127.0.0.1:")
+        times, wall = _read(server.url, 45)
+    assert len(times) == 45
+    assert times[-1] >= 4.0  # a 3 s clip: the stream went on past its end, i.e. it looped
+    assert times == sorted(times)  # timestamps keep increasing across loops
+    # at most one GOP (10 frames) arrives at once on joining; the other 35 come at 10 fps
+    assert 3.3 <= wall <= 9.0, wall
+
+
+def test_camera_file_mode_two_viewers_both_read(short_clip):
+    with TcpCameraServer(short_clip.path) as server:
+        first, _ = _read(server.url, 5)
+        second, _ = _read(server.url, 5)
+    assert len(first) == len(second) == 5
+
+
+def test_camera_missing_clip_stream_error(tmp_path):
+    with pytest.raises(StreamError, match="does not exist"):
+        TcpCameraServer(tmp_path / "none.mp4").start()
+
+
+def test_camera_simulator_rtsp_readable_by_pyav(tmp_path):
+    if not rtsp_server_available():
+        if os.environ.get("CAMFLEET_REQUIRE_SYSTEM_BINARIES") == "1":
+            pytest.fail(
+                "rtsp-server-perl is required (CAMFLEET_REQUIRE_SYSTEM_BINARIES=1); apt-get install it"
+            )
+        pytest.skip(
+            "rtsp-server-perl is not installed: `apt-get install -y rtsp-server-perl` to run this test"
+        )
+    with CameraSimulator(2, tmp_path, rtsp=True, seconds=2, size=(160, 96), fps=10) as simulator:
+        assert [c.url.rsplit("/", 1)[1] for c in simulator.cameras] == ["cam0", "cam1"]
+        times, wall = _read(simulator.cameras[1].url, 25)
+        assert len(times) == 25
+        assert wall >= 1.4  # paced: at most a GOP at once, the other 15 frames at 10 fps
+
+
+def test_camera_simulator_file_mode_urls_and_conditions(tmp_path):
+    with CameraSimulator(3, tmp_path, seconds=1, size=(64, 48), fps=5) as simulator:
+        cams = simulator.cameras
+        assert [c.condition for c in cams] == ["day", "dusk", "night"]
+        assert all(c.url.startswith("tcp://127.0.0.1:") and c.labels.is_file() for c in cams)
+        assert len({c.url for c in cams}) == 3
