@@ -89,7 +89,11 @@ class CameraConfig(_Strict):
     location: LocationConfig | None = Field(None, description="For the time_of_day policy.")
     credentials: CredentialsConfig | None = Field(None, description="Login for the camera.")
     rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
-    loop: bool = Field(False, description="Loop a file source and pace it in real time (simulated camera).")
+    loop: bool | None = Field(
+        None, description="Loop a file and pace it in real time like a live camera; None = yes for files."
+    )
+    open_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout to open the stream, seconds.")
+    read_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one read, seconds.")
     events: CameraEventsConfig = Field(default_factory=CameraEventsConfig, description="Zones and filters.")
 
     def resolved_url(self) -> str:

@@ -1,0 +1,1 @@
+"""The running pipeline: camera actors -> scheduler -> per-model batches -> Triton -> tracker -> Redis."""

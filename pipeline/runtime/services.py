@@ -1,0 +1,130 @@
+"""Start what a pipeline needs: Ray, the Triton server and Redis (embedded, or the configured ones).
+
+Embedded parts run on this machine on free loopback ports and are stopped, by pid, when the
+:class:`Services` context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import ServingError
+from pipeline.events.config import RedisConfig
+from pipeline.events.redis_server import EmbeddedRedis
+from pipeline.events.sink import RedisEventSink
+from pipeline.models.designs import get_design
+from pipeline.serving.client import TritonClient
+from pipeline.serving.launcher import TritonServer
+
+logger = logging.getLogger(__name__)
+
+
+def init_local_ray(*, num_cpus: int | None = None, object_store_mb: int = 256) -> None:
+    """Start a local Ray suited to a shared machine: loopback only, no dashboard, capped object store.
+
+    Does nothing when Ray is already initialised in this process.
+    """
+    if ray.is_initialized():
+        return
+    # Loopback only and no auth prompt: DESIGN.md's settings for a shared machine.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    temp_dir = tempfile.mkdtemp(prefix="cfray-", dir="/tmp")  # Ray's socket paths must stay short
+    ray.init(
+        num_cpus=num_cpus,
+        object_store_memory=object_store_mb * 1024 * 1024,
+        include_dashboard=False,
+        _temp_dir=temp_dir,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
+
+
+def models_to_load(config: PipelineConfig) -> list[str]:
+    """Every Triton model the configured design (and a load-aware fallback design) needs."""
+    designs = [config.design]
+    fallback = getattr(config.scheduler.policy, "fallback_design", None)
+    if fallback:
+        designs.append(fallback)
+    return sorted({model for name in designs for model in get_design(name).required_models})
+
+
+def missing_weights(repository: Path, models: list[str]) -> list[str]:
+    """The python-backend models among ``models`` that have no exported ``1/model.pt`` in ``repository``."""
+    return [
+        m
+        for m in models
+        if (repository / m / "1" / "model.py").exists() and not (repository / m / "1" / "model.pt").exists()
+    ]
+
+
+def check_weights(repository: Path, models: list[str]) -> None:
+    """Fail early, with the command to run, when exported weights are missing.
+
+    Raises:
+        ServingError: if a model folder has no ``1/model.pt``.
+    """
+    missing = missing_weights(repository, models)
+    if missing:
+        raise ServingError(
+            f"no exported weights for {', '.join(missing)} in {repository}; run `camfleet models export` "
+            f"(random weights) or train and export first"
+        )
+
+
+@dataclass
+class RunningServices:
+    """Handles to the services of one run."""
+
+    triton: TritonClient
+    sink: RedisEventSink
+    triton_server: TritonServer | None
+    redis_server: EmbeddedRedis | None
+    redis_url: str
+
+
+@contextlib.contextmanager
+def services(config: PipelineConfig, *, repository: Path | None = None) -> Iterator[RunningServices]:
+    """Start (or connect to) Ray, Triton and Redis for ``config``; stop what was started on exit."""
+    if config.ray.address:
+        ray.init(address=config.ray.address, logging_level=logging.WARNING)
+    else:
+        init_local_ray(num_cpus=config.ray.num_cpus, object_store_mb=config.ray.object_store_mb)
+    with contextlib.ExitStack() as stack:
+        triton_server = None
+        triton_url = config.triton.url
+        if triton_url is None:
+            repo = repository or config.triton.model_repository
+            needed = models_to_load(config)
+            check_weights(repo, needed)
+            triton_server = stack.enter_context(
+                TritonServer(repo, models=needed, model_config_name=config.triton.model_config_name)
+            )
+            triton_url = triton_server.grpc_url
+        redis_server = None
+        redis_url = config.redis.url
+        if redis_url is None:
+            redis_server = stack.enter_context(EmbeddedRedis())
+            redis_url = redis_server.url
+        client = stack.enter_context(
+            TritonClient(
+                triton_url,
+                timeout_s=config.triton.timeout_s,
+                use_shared_memory=config.triton.shared_memory if triton_server else None,
+                max_in_flight=config.triton.max_in_flight * 4,
+            )
+        )
+        sink = RedisEventSink.from_url(
+            redis_url, config.redis, password=RedisConfig.password_from_env(os.environ)
+        )
+        stack.callback(sink.close)
+        yield RunningServices(client, sink, triton_server, redis_server, redis_url)
