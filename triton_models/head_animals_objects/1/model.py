@@ -1,0 +1,5 @@
+"""Triton python-backend entry point of `head_animals_objects` (see pipeline/serving/python_model.py)."""
+
+from pipeline.serving.python_model import TorchScriptModel as TritonPythonModel
+
+__all__ = ["TritonPythonModel"]
