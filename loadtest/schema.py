@@ -1,0 +1,84 @@
+"""The documented schema of ``report.json`` written by ``camfleet loadtest`` (and read by the planner).
+
+Version 1. Every figure of one report comes from one run on one machine.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelServerStats(_Model):
+    """Triton's own statistics of one model over one sweep point."""
+
+    model: str
+    requests: int = Field(ge=0)
+    executions: int = Field(ge=0)
+    mean_batch_size: float = Field(ge=0)
+    mean_queue_ms: float = Field(ge=0)
+    mean_compute_ms: float = Field(ge=0)
+
+
+class SweepPoint(_Model):
+    """One (design, camera count) point of the sweep."""
+
+    cameras: int = Field(ge=1)
+    target_fps: float = Field(gt=0, description="Per-camera target.")
+    offered_fps: float = Field(ge=0, description="cameras x target fps.")
+    aggregate_fps: float = Field(ge=0, description="Frames inferred per second, all cameras.")
+    per_camera_fps: float = Field(ge=0, description="Mean achieved fps per camera.")
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    dropped_frames: int = Field(0, ge=0, description="Decode-queue, batcher and inference drops.")
+    errors: int = Field(0, ge=0)
+    cpu_percent: dict[str, float] = Field(default_factory=dict, description="Per component, 100 = one core.")
+    rss_mb: dict[str, float] = Field(default_factory=dict, description="Per component.")
+    models: list[ModelServerStats] = Field(default_factory=list)
+    meets_target: bool = Field(description="per_camera_fps >= 0.95 x target_fps")
+
+
+class Limits(_Model):
+    """Limits measured in the same run."""
+
+    decode_only_fps: float = Field(ge=0, description="Decode (and resize) of the clips, no inference.")
+    inference_only_fps: dict[str, float] = Field(
+        default_factory=dict, description="Per design, Triton alone at the pipeline's batch size."
+    )
+
+
+class DesignResult(_Model):
+    """The sweep of one design."""
+
+    design: str
+    points: list[SweepPoint]
+    knee_cameras: int | None = Field(description="Most cameras that still met the target fps.")
+    binding_limit: Literal["decode", "inference", "pipeline", "none"] = Field(
+        description="Which limit stopped growth at the knee."
+    )
+    baseline_fps: dict[int, float] = Field(
+        default_factory=dict, description="Naive per-camera loop (one frame per request), by camera count."
+    )
+
+
+class LoadTestReport(_Model):
+    """The whole ``report.json``."""
+
+    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    created: str = Field(description="ISO 8601 time of the run.")
+    machine: dict[str, str | int | float] = Field(description="cpu count, model, GPU if any.")
+    settings: dict[str, str | int | float | bool | list[int] | list[str] | dict[str, float]] = Field(
+        description="The command's options (designs, cameras, mix, fps, resolution, duration, batching)."
+    )
+    input_size: int = Field(gt=0)
+    limits: Limits
+    designs: list[DesignResult]
+    conclusion: str = Field("", description="Plain-language summary: which design wins for this mix and why.")
