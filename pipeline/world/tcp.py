@@ -61,15 +61,18 @@ class TcpCameraServer:
         return f"tcp://{self.host}:{self.port}"
 
     def start(self) -> TcpCameraServer:
-        """Load the clip, bind a free port and start accepting viewers.
+        """Load the clip, bind a free port (the same one again on a restart) and start accepting viewers.
 
         Raises:
             StreamError: if the clip is missing or corrupt.
         """
         self._clip = load_packets(self.clip_path)
+        self._stop = threading.Event()  # a fresh one, so a stopped server can start again
+        self._threads = []
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, 0))  # port 0: the OS picks a free port, no race with other tests
+        # First start: port 0 lets the OS pick a free port. A restart keeps the URL, like a real camera.
+        listener.bind((self.host, self.port))
         listener.listen(8)
         listener.settimeout(0.2)
         self._listener, self.port = listener, int(listener.getsockname()[1])
@@ -121,6 +124,7 @@ class TcpCameraServer:
         self._stop.set()
         if self._listener is not None:
             self._listener.close()
+            self._listener = None
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
