@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import bench, events, models, run, triton, world
+from pipeline.cli import bench, events, models, run, train, triton, world
 from pipeline.cli.common import setup_logging
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(events.app, name="events")
 app.command("run")(run.run_command)
 app.command("demo")(run.demo_command)
+app.command("train")(train.train_command)
+app.command("eval")(train.eval_command)
 
 
 @app.callback()
