@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import bench, events, models, run, train, triton, world
+from pipeline.cli import bench, events, models, plan, run, train, triton, world
 from pipeline.cli.common import setup_logging
 
 app = typer.Typer(
@@ -17,7 +17,9 @@ app = typer.Typer(
         "  camfleet models profile --json\n\n"
         "  camfleet models export\n\n"
         "  camfleet triton serve --grpc-port 8001\n\n"
-        "  camfleet bench models --json"
+        "  camfleet bench models --json\n\n"
+        "  camfleet plan --cameras 16 --fps 10 --mix day=0.5,dusk=0.3,night=0.2\n\n"
+        "  camfleet demo --seconds 60"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -27,6 +29,7 @@ app.add_typer(triton.app, name="triton")
 app.add_typer(world.app, name="world")
 app.add_typer(bench.app, name="bench")
 app.add_typer(events.app, name="events")
+app.add_typer(plan.app, name="plan")
 app.command("run")(run.run_command)
 app.command("demo")(run.demo_command)
 app.command("train")(train.train_command)

@@ -36,6 +36,36 @@ def pipeline_redis() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture(scope="session")
+def steady_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository whose ``monolith`` sees the same objects in every frame: a steady source of events.
+
+    The head's last layers are planted (zero weights, chosen biases), so every frame gives the same K boxes
+    of 32 px with score 0.88 and class 0. It goes through the real export path and the real Triton; only
+    the weights are chosen instead of trained or random.
+    """
+    import torch
+
+    from pipeline.models import build_model, load_model_config
+    from pipeline.models.export import export_repository
+
+    config = load_model_config()
+    model = build_model("monolith", config)
+    head = model.branch.head
+    with torch.no_grad():
+        for layer in (head.heatmap, head.size, head.offset):
+            layer.weight.zero_()
+        head.heatmap.bias.fill_(-10.0)
+        head.heatmap.bias[0] = 2.0
+        head.size.bias.fill_(4.0)  # 4 grid cells x stride 8 = 32 px
+        head.offset.bias.zero_()
+    weights = tmp_path_factory.mktemp("steady_weights")
+    torch.save(model.state_dict(), weights / "monolith.pt")
+    repository = tmp_path_factory.mktemp("steady_models")
+    export_repository(config, repository, weights=weights, models=["monolith"])
+    return repository
+
+
+@pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Write (once per session and arguments) a synthetic 640x360 clip and return its path."""
     folder = tmp_path_factory.mktemp("clips")

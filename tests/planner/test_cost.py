@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.models.designs import DESIGNS
+from pipeline.models.model_config import ModelConfig
+from pipeline.planner.cost import design_cost, family_cost, parse_mix
+from pipeline.planner.hardware import HardwareProfile
+
+
+@pytest.mark.parametrize("family", ["monolith", "specialist_day", "trunk", "head_people"])
+@pytest.mark.parametrize("split", [2, 3, 8])
+def test_frame_cost_split_batch_never_cheaper(
+    family: str, split: int, model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    cost = family_cost(family, model_config)
+    for batch in (1.0, 8.0, 32.0):
+        assert cost.frame_cost_s(hardware, batch / split) >= cost.frame_cost_s(hardware, batch)
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_design_cost_fragmented_batch_costs_at_least_whole(
+    design: str, model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    cost = design_cost(design, model_config, mix={"day": 0.6, "dusk": 0.3, "night": 0.1})
+    assert cost.frame_cost_at(hardware, 4) >= cost.frame_cost_at(hardware, 32)
+    assert abs(sum(r.share for r in cost.routes) - 1.0) < 1e-9
+
+
+def test_design_cost_trunk_with_one_head_matches_monolith(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    # The shared backbone is the monolith's, so trunk + head_day hold exactly the monolith's layers.
+    same = ModelConfig.model_validate(
+        {
+            **model_config.model_dump(),
+            "shared": {"backbone": model_config.monolith.model_dump(), "branch_point": 2},
+        }
+    )
+    monolith = design_cost("monolith", same)
+    shared = design_cost("shared-condition", same, mix={"day": 1.0})
+    assert [r.steps for r in shared.routes] == [("trunk", "head_day")]
+    layers = monolith.models["monolith"]
+    split = shared.models["trunk"].flops.sum() + shared.models["head_day"].flops.sum()
+    assert split == pytest.approx(layers.flops.sum())
+    head = shared.models["head_day"]
+    # What the split adds: one more call (l0 + python-backend execution) and the FEATURES hand-off.
+    for batch in (1.0, 8.0, 32.0):
+        extra = (hardware.l0_s + hardware.triton_exec_s) / batch
+        extra += 2 * head.input_bytes / (hardware.eta_m * hardware.bandwidth)
+        predicted = monolith.frame_cost_at(hardware, batch) + extra
+        assert shared.frame_cost_at(hardware, batch) == pytest.approx(predicted, rel=0.05)
+
+
+@pytest.mark.parametrize("branch_point", [0, 4])
+def test_design_cost_branch_point_extremes_sensible(
+    branch_point: int, model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    config = ModelConfig.model_validate(
+        {
+            **model_config.model_dump(),
+            "shared": {**model_config.shared.model_dump(), "branch_point": branch_point},
+        }
+    )
+    routed = design_cost("shared-condition", config)
+    grouped = design_cost("shared-groups", config)
+    trunk = routed.models["trunk"]
+    if branch_point == 0:
+        # Only normalise + stem are shared: the heads carry almost all the work.
+        assert trunk.flops.sum() < 0.1 * routed.models["head_day"].flops.sum()
+        assert grouped.frame_cost_at(hardware, 8) > 2 * routed.frame_cost_at(hardware, 8)
+    else:
+        # The whole backbone is shared: heads are only the detection head, and running all three is cheap.
+        assert routed.models["head_day"].flops.sum() < trunk.flops.sum()
+        assert grouped.frame_cost_at(hardware, 8) < 2 * routed.frame_cost_at(hardware, 8)
+
+
+def test_design_cost_specialists_what_if_replicates(model_config: ModelConfig) -> None:
+    five = design_cost("specialists-condition", model_config, specialists=5)
+    assert len(five.routes) == 5 and all(r.share == pytest.approx(0.2) for r in five.routes)
+    groups = design_cost("specialists-groups", model_config, specialists=5)
+    assert len(groups.routes[0].steps) == 6  # five specialists and the merge
+
+
+def test_parse_mix_unknown_condition_raises() -> None:
+    with pytest.raises(ConfigError, match="unknown condition"):
+        parse_mix({"noon": 1.0})
+    assert parse_mix({"day": 2, "night": 2}) == {"day": 0.5, "dusk": 0.0, "night": 0.5}
