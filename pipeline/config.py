@@ -131,6 +131,15 @@ class RayConfig(_Strict):
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; None = all.")
     object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MB.")
     cameras_per_actor: int = Field(4, ge=1, le=256, description="Cameras decoded by one camera actor.")
+    camera_actor_cpus: float = Field(
+        0.0,
+        ge=0,
+        le=64,
+        description=(
+            "CPUs each camera actor reserves. 0 packs any number of actors on a small machine; on a cluster "
+            "set it so the Ray autoscaler adds decode workers as cameras are added."
+        ),
+    )
 
 
 class ControlConfig(_Strict):

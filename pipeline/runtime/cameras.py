@@ -47,9 +47,10 @@ class CameraGroupHandle:
 class CameraFleet:
     """Places cameras on :class:`~pipeline.ingest.actor.CameraGroupActor` s, ``per_actor`` cameras each."""
 
-    def __init__(self, *, input_size: int, per_actor: int) -> None:
+    def __init__(self, *, input_size: int, per_actor: int, actor_cpus: float = 0.0) -> None:
         self.input_size = input_size
         self.per_actor = per_actor
+        self.actor_cpus = actor_cpus
         self.groups: list[CameraGroupHandle] = []
         self.cameras: dict[str, CameraConfig] = {}
 
@@ -67,7 +68,7 @@ class CameraFleet:
             group = min(open_groups, key=lambda g: len(g.camera_ids))
             ray.get(group.actor.add_camera.remote(spec), timeout=_CALL_TIMEOUT_S)
         else:
-            group = CameraGroupHandle(create_camera_group([spec]))
+            group = CameraGroupHandle(create_camera_group([spec], num_cpus=self.actor_cpus))
             self.groups.append(group)
         group.camera_ids.add(camera.id)
         self.cameras[camera.id] = camera

@@ -60,7 +60,11 @@ class Pipeline:
         self.model_config = model_config
         self.triton = triton
         self.sink = sink
-        self.fleet = CameraFleet(input_size=model_config.input_size, per_actor=config.ray.cameras_per_actor)
+        self.fleet = CameraFleet(
+            input_size=model_config.input_size,
+            per_actor=config.ray.cameras_per_actor,
+            actor_cpus=config.ray.camera_actor_cpus,
+        )
         self.scheduler = Scheduler.from_config(config.scheduler.policy, config.design)
         self.motion = MotionGate(config.scheduler.motion)
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
