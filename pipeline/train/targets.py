@@ -75,6 +75,7 @@ def build_targets(
     class_ids: Sequence[int],
     grid: int,
     stride: int,
+    min_radius: int = 0,
 ) -> CenterNetTargets:
     """Targets for a batch of frames.
 
@@ -85,6 +86,9 @@ def build_targets(
             are ignored (they are background for this head).
         grid: side of the (square) feature grid.
         stride: input pixels per grid cell.
+        min_radius: smallest Gaussian radius in grid cells. CornerNet's radius is 0 for boxes of one or
+            two cells, which leaves a single positive cell and penalises its neighbours fully; a floor of
+            1-2 cells lets small objects train much faster.
     """
     local = {global_id: index for index, global_id in enumerate(class_ids)}
     batch = len(boxes)
@@ -100,7 +104,7 @@ def build_targets(
                 continue
             cx, cy = (box[0] + box[2]) / (2 * stride), (box[1] + box[3]) / (2 * stride)
             ix, iy = min(max(int(cx), 0), grid - 1), min(max(int(cy), 0), grid - 1)
-            radius = max(0, int(gaussian_radius(math.ceil(height), math.ceil(width))))
+            radius = max(min_radius, int(gaussian_radius(math.ceil(height), math.ceil(width))))
             draw_gaussian(heatmap[b, channel], ix, iy, radius)
             size[b, :, iy, ix] = (width, height)
             offset[b, :, iy, ix] = (cx - ix, cy - iy)

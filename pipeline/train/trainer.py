@@ -56,6 +56,9 @@ class TrainSettings(BaseModel):
             "convolutional, so crops cost less per step and keep objects at their true scale."
         ),
     )
+    min_radius: int = Field(
+        0, ge=0, description="Smallest heatmap Gaussian radius in output cells (helps small objects)."
+    )
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ def _plan_loss(
     *,
     tagged: bool,
     crop: int,
+    min_radius: int,
     rng: np.random.Generator,
 ) -> torch.Tensor:
     images, boxes, classes = make_batch(samples, indices, flip=flip, crop=crop, rng=rng)
@@ -124,6 +128,7 @@ def _plan_loss(
             class_ids=objective.classes,
             grid=outputs[0].shape[-1],
             stride=output_stride(model),
+            min_radius=min_radius,
         )
         total = total + centernet_loss(outputs, targets).total
     return total
@@ -143,7 +148,15 @@ def _step(
     rng = np.random.default_rng([settings.seed, step, 1])
     flip = (rng.random(settings.batch_size) < 0.5) & settings.flip
     loss = _plan_loss(
-        plan, models, samples, sampler.indices(step), flip, tagged=sampler.tagged, crop=settings.crop, rng=rng
+        plan,
+        models,
+        samples,
+        sampler.indices(step),
+        flip,
+        tagged=sampler.tagged,
+        crop=settings.crop,
+        min_radius=settings.min_radius,
+        rng=rng,
     )
     optimizer.zero_grad(set_to_none=True)
     torch.autograd.backward(loss)
