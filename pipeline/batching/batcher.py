@@ -25,7 +25,7 @@ T = TypeVar("T")
 Submit = Callable[[str, npt.NDArray[np.uint8]], "Future[npt.NDArray[np.float32]]"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: frames carry arrays
 class RoutedFrame(Generic[T]):
     """A frame on its way to ``model``; ``meta`` travels with it to the result (camera, times...)."""
 
@@ -34,7 +34,7 @@ class RoutedFrame(Generic[T]):
     meta: T
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InferenceResult(Generic[T]):
     """Detections ``[K, 6]`` for one routed frame."""
 
@@ -61,7 +61,7 @@ class BatcherStats:
         return {**self.__dict__, "batch_sizes": dict(self.batch_sizes)}
 
 
-@dataclass
+@dataclass(eq=False)
 class _InFlight(Generic[T]):
     frames: list[RoutedFrame[T]]
     future: Future[npt.NDArray[np.float32]]
