@@ -95,6 +95,18 @@ def write_python_model(repository: Path, name: str, source: str, *, k: int = TIN
 
 
 @pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole test session: loopback only, 2 CPUs, a small object store."""
+    import ray
+
+    from pipeline.runtime.services import init_local_ray
+
+    init_local_ray(num_cpus=2, object_store_mb=200)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository with ``tiny`` (fast, deterministic) and ``broken`` (raises in ``initialize``)."""
     repository = tmp_path_factory.mktemp("tiny_models")

@@ -44,6 +44,7 @@ def init_local_ray(*, num_cpus: int | None = None, object_store_mb: int = 256) -
         object_store_memory=object_store_mb * 1024 * 1024,
         include_dashboard=False,
         _temp_dir=temp_dir,
+        _node_ip_address="127.0.0.1",
         log_to_driver=False,
         logging_level=logging.WARNING,
     )

@@ -9,38 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 
 from pipeline.ingest.clips import write_test_clip
-
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-
-
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A local Ray for these tests: 2 CPUs, ~200 MB object store, own short temp dir, loopback only."""
-    if ray.is_initialized():  # another folder's session fixture already started one: share it
-        yield
-        return
-    # Short path: Ray's unix sockets live under it and socket paths are limited to ~107 bytes.
-    temp_dir = tempfile.mkdtemp(prefix="rayi", dir="/tmp")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in RAY_ENV.items():
-            mp.setenv(key, value)
-        ray.init(
-            num_cpus=2,
-            object_store_memory=200 * 1024 * 1024,
-            include_dashboard=False,
-            _temp_dir=temp_dir,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=False,
-            configure_logging=False,
-        )
-        try:
-            yield
-        finally:
-            ray.shutdown()
-            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

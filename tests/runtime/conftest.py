@@ -17,15 +17,8 @@ from pipeline.events.redis_server import EmbeddedRedis
 from pipeline.events.sink import RedisEventSink
 from pipeline.models import load_model_config
 from pipeline.runtime.pipeline import Pipeline
-from pipeline.runtime.services import init_local_ray
 from pipeline.serving.client import TritonClient
 from pipeline.world.clips import Schedule, write_clip
-
-
-@pytest.fixture(scope="session")
-def ray_local() -> None:
-    """A local Ray shared by the session (loopback only, small object store)."""
-    init_local_ray(num_cpus=2, object_store_mb=200)
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +118,7 @@ class Harness:
 
 
 @pytest.fixture
-def run_pipeline(ray_local: None, pipeline_redis: EmbeddedRedis) -> Callable[..., Any]:
+def run_pipeline(ray_session: None, pipeline_redis: EmbeddedRedis) -> Callable[..., Any]:
     """Context manager factory: ``with run_pipeline(config_dict, triton_url) as harness: ...``."""
 
     @contextmanager
