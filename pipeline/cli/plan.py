@@ -125,16 +125,17 @@ def plan_command(
         )
         return
     table = Table(
+        caption="fps: predicted capacity; MB: weights loaded; ms/frame: inference time per frame",
         title=f"plan: {cameras} cameras x {fps:g} fps at {resolution}, input {config.input_size}px "
         f"({profile.device})"
     )
     for column, wraps in (
         ("design", False),
         ("max cams", False),
-        ("capacity fps", False),
+        ("fps", False),
         ("limit", False),
         ("batch per model", True),
-        ("weights MB", False),
+        ("MB", False),
         ("ms/frame", False),
     ):
         table.add_column(
@@ -142,6 +143,7 @@ def plan_command(
             justify="left" if wraps or column in ("design", "limit") else "right",
             no_wrap=not wraps,
             overflow="fold",
+            min_width=16 if wraps else None,
         )
     for p in plans:
         batches = " ".join(f"{_short(m)}={b:.3g}" for m, b in p.batches.items())
