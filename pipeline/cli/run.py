@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -84,23 +85,46 @@ def run_pipeline(
         signal.signal(sig, lambda *_: stop.set())
     with services(config, repository=repository) as running:
         pipeline = Pipeline(config, model_config=model_config, triton=running.triton, sink=running.sink)
-        pipeline.start()
-        deadline = None if seconds is None else time.monotonic() + seconds
-        with Live(console=console, refresh_per_second=2, transient=False) if live else _nothing() as display:
-            next_draw = 0.0
-            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                pipeline.step()
-                if display is not None and time.monotonic() >= next_draw:
-                    display.update(_camera_table(pipeline.snapshot()))
-                    next_draw = time.monotonic() + _REFRESH_S
-        logger.info("stopping: draining in-flight batches and events")
-        pipeline.stop()
+        plane = _start_control(config, pipeline)
+        try:
+            pipeline.start()
+            _loop(pipeline, stop, seconds, live)
+        finally:
+            logger.info("stopping: draining in-flight batches and events")
+            pipeline.stop()
+            if plane is not None:
+                plane.stop()
         snapshot = pipeline.snapshot()
         if as_json:
             print(json.dumps(snapshot, indent=2, default=str))
         elif live:
             console.print(Group(_camera_table(snapshot), _events_table(running.redis_url, 12)))
         return snapshot
+
+
+def _loop(pipeline: Any, stop: threading.Event, seconds: float | None, live: bool) -> None:
+    """Step the pipeline until ``stop`` or ``seconds``, redrawing the live table twice a second."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    with Live(console=console, refresh_per_second=2, transient=False) if live else _nothing() as display:
+        next_draw = 0.0
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            pipeline.step()
+            if display is not None and time.monotonic() >= next_draw:
+                display.update(_camera_table(pipeline.snapshot()))
+                next_draw = time.monotonic() + _REFRESH_S
+
+
+def _start_control(config: PipelineConfig, pipeline: Any) -> Any:
+    """Start the REST control plane for ``pipeline`` when the config enables it; return it or None."""
+    if not config.control.enabled:
+        return None
+    from pipeline.control.app import start_control_plane, token_from_env
+    from pipeline.control.bridge import ControlBridge
+
+    plane = start_control_plane(config.control, token_from_env(config.control, os.environ))
+    pipeline.control = ControlBridge(plane.channel, pipeline)
+    console.print(f"control API at {plane.url} (GET /cameras, POST /cameras, PUT /policy, GET /metrics)")
+    return plane
 
 
 class _nothing:  # noqa: N801  (a no-op stand-in for ``Live`` when the table is off)

@@ -23,6 +23,7 @@ import ray
 
 from pipeline.batching import InferenceResult, ModelBatcher, RoutedFrame
 from pipeline.config import CameraConfig, PipelineConfig
+from pipeline.control.bridge import ControlBridge
 from pipeline.events.decode import decode_detections
 from pipeline.events.sink import RedisEventSink
 from pipeline.events.tracker import CameraTracker
@@ -66,6 +67,7 @@ class Pipeline:
             actor_cpus=config.ray.camera_actor_cpus,
         )
         self.scheduler = Scheduler.from_config(config.scheduler.policy, config.design)
+        self.scheduler_policy: str = config.scheduler.policy.type
         self.motion = MotionGate(config.scheduler.motion)
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             triton.infer_async,
@@ -82,6 +84,7 @@ class Pipeline:
         self._stats_due = 0.0
         self._inference_wait_ms = 0.0
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.control: ControlBridge | None = None  # set when the REST control plane runs
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class Pipeline:
             old = self.scheduler
             self.scheduler = Scheduler.from_config(policy, self.config.design)
             self.scheduler.stats = old.stats
+            self.scheduler_policy = policy.type
             logger.info("scheduler policy is now %s", policy.type)
 
         self.call_soon(swap)
@@ -163,6 +167,8 @@ class Pipeline:
         self._handle_results(self.batcher.poll())
         if now >= self._stats_due:
             self._refresh_camera_stats(now)
+        if self.control is not None:
+            self.control.poll()
 
     def _run_command(self, command: Callable[[], None]) -> None:
         try:
@@ -288,6 +294,7 @@ class Pipeline:
         motion = self.motion.totals()
         return {
             "design": self.config.design,
+            "policy": self.scheduler_policy,
             "uptime_s": round(now - self.stats.started, 1),
             "aggregate_fps": round(self.stats.aggregate_fps(now), 2),
             "cameras": [c.snapshot(now) for c in self.stats.cameras.values()],

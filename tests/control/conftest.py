@@ -2,7 +2,8 @@
 
 Serve takes seconds to start on two cores, so one instance serves the whole package: the token-protected
 control plane at ``/`` and, for the tests that need a pipeline that never polls, a second app at ``/idle``.
-Package scope: Serve and (when these fixtures started it) Ray are gone before other test packages run.
+Package scope: Serve is shut down before other test packages run; Ray is the session's (``ray_session``
+in ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pipeline.config import ControlConfig
 from pipeline.control.app import ControlPlane, build_control_app, start_control_plane
 from pipeline.control.bridge import ControlBridge
 from pipeline.control.channel import create_channel, new_channel_name
-from pipeline.runtime.services import init_local_ray
 
 from .fakes import FakePipeline, LoopThread
 
@@ -29,17 +29,7 @@ IDLE_PREFIX = "/idle"
 
 
 @pytest.fixture(scope="package")
-def ray_local() -> Iterator[None]:
-    """A local Ray (2 CPUs, 128 MB object store); shut down at the end if this fixture started it."""
-    started = not ray.is_initialized()
-    init_local_ray(num_cpus=2, object_store_mb=128)
-    yield
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="package")
-def control_plane(ray_local: None) -> Iterator[ControlPlane]:
+def control_plane(ray_session: None) -> Iterator[ControlPlane]:
     """The control plane on a free loopback port, with a token; Serve is shut down at the end."""
     plane = start_control_plane(ControlConfig(host="127.0.0.1", port=0), TOKEN)
     try:

@@ -131,6 +131,7 @@ def test_request_missing_or_wrong_bearer_returns_401(driven: Driven, header: str
         assert response.status_code == 401, (method, path)
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert "front" in driven.pipeline.cameras
+    assert requests.get(f"{driven.url}/openapi.json", timeout=10).status_code == 404
 
 
 def test_healthz_before_first_snapshot_returns_503(idle: Idle) -> None:

@@ -22,7 +22,7 @@ from .fakes import FakePipeline, LoopThread
 
 
 @pytest.fixture
-def channel(ray_local: None) -> Iterator[Any]:
+def channel(ray_session: None) -> Iterator[Any]:
     handle = create_channel(new_channel_name())
     yield handle
     ray.kill(handle)
@@ -97,7 +97,7 @@ def test_bridge_snapshot_raising_poll_does_not_raise_and_counts(channel: Any) ->
     assert bridge.errors == 1
 
 
-def test_bridge_channel_killed_poll_does_not_raise_and_counts(ray_local: None) -> None:
+def test_bridge_channel_killed_poll_does_not_raise_and_counts(ray_session: None) -> None:
     handle = create_channel(new_channel_name())
     pipeline = FakePipeline(("a",))
     bridge = ControlBridge(handle, pipeline, poll_every_s=0.0)

@@ -111,7 +111,7 @@ def test_report_older_snapshot_ignored_results_still_completed() -> None:
     run(body())
 
 
-def test_actor_publish_snapshot_keeps_latest_only(ray_local: None) -> None:
+def test_actor_publish_snapshot_keeps_latest_only(ray_session: None) -> None:
     channel = create_channel(new_channel_name())
     try:
         assert ray.get(channel.snapshot.remote(), timeout=30).data is None
