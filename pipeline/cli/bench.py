@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pipeline.bench.pipeline import pipeline_command
 from pipeline.cli.common import JsonOption, ModelConfigOption, console, handle_errors, model_config_from
 
 app = typer.Typer(
@@ -15,10 +16,14 @@ app = typer.Typer(
         "Benchmarks that print figures (ratios measured side by side in one run).\n\n"
         "Examples:\n\n"
         "  camfleet bench models\n\n"
-        "  camfleet bench models --design monolith --batch 32 --json"
+        "  camfleet bench models --design monolith --batch 32 --json\n\n"
+        "  camfleet bench pipeline --cameras 8 --fps 10"
     ),
     no_args_is_help=True,
 )
+
+
+app.command("pipeline")(pipeline_command)
 
 
 @app.command("models")

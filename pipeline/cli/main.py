@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import bench, events, models, plan, run, train, triton, world
+from pipeline.cli import bench, events, loadtest, models, plan, run, train, triton, world
 from pipeline.cli.common import setup_logging
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.command("run")(run.run_command)
 app.command("demo")(run.demo_command)
 app.command("train")(train.train_command)
 app.command("eval")(train.eval_command)
+app.command("loadtest")(loadtest.loadtest_command)
 
 
 @app.callback()

@@ -127,7 +127,7 @@ def plan_command(
     table = Table(
         caption="fps: predicted capacity; MB: weights loaded; ms/frame: inference time per frame",
         title=f"plan: {cameras} cameras x {fps:g} fps at {resolution}, input {config.input_size}px "
-        f"({profile.device})"
+        f"({profile.device})",
     )
     for column, wraps in (
         ("design", False),

@@ -34,14 +34,26 @@ longer (``camfleet train --steps 2000 --crop 96``) for useful accuracy."""
 DEMO_IMAGES = 600
 """Frames in the synthetic demo data set (train and val together)."""
 
+DEMO_SOURCE: tuple[int, int] | None = (640, 360)
+"""The demo cameras' frame size (``pipeline.runtime.demo.CLIP_SIZE``): demo frames are rendered at it and
+stretched to the square input as the pipeline stretches camera frames. Square-rendered frames make objects
+1.78x shorter than the cameras show them, and a model trained on them missed most objects in the clips."""
 
-def demo_key(config: ModelConfig, settings: TrainSettings, *, images: int) -> str:
+
+def demo_key(
+    config: ModelConfig,
+    settings: TrainSettings,
+    *,
+    images: int,
+    source: tuple[int, int] | None = DEMO_SOURCE,
+) -> str:
     """A short hash of everything the demo weights depend on."""
     blob = json.dumps(
         {
             "config": config.model_dump(mode="json"),
             "settings": settings.model_dump(mode="json"),
             "images": images,
+            "source": list(source) if source else None,
         },
         sort_keys=True,
     )
@@ -59,6 +71,7 @@ def ensure_demo_weights(
     cache_dir: Path | None = None,
     settings: TrainSettings = DEMO_SETTINGS,
     images: int = DEMO_IMAGES,
+    source: tuple[int, int] | None = DEMO_SOURCE,
     progress: bool = True,
 ) -> Path:
     """Return a folder of ``<registry_name>.pt`` weights for ``designs``, training what is missing.
@@ -69,16 +82,21 @@ def ensure_demo_weights(
         cache_dir: camfleet's cache folder (default: :func:`default_cache_dir`).
         settings: training settings (part of the cache key).
         images: synthetic frames to generate (part of the cache key).
+        source: camera frame size (width, height) the synthetic frames are rendered at and stretched
+            from, as the pipeline stretches the demo cameras' frames; ``None``: square frames (part of
+            the cache key).
         progress: show progress bars.
     """
     cache_dir = cache_dir or default_cache_dir()
-    weights_dir = cache_dir / "demo-weights" / demo_key(config, settings, images=images)
+    weights_dir = cache_dir / "demo-weights" / demo_key(config, settings, images=images, source=source)
     plans = {plan.name: plan for design in designs for plan in plans_for(design)}
     todo = [plan for plan in plans.values() if _missing(plan, weights_dir)]
     if not todo:
         return weights_dir
     logger.info("training demo weights for %s into %s", ", ".join(p.name for p in todo), weights_dir)
-    root = synthetic_dataset(cache_dir, images=images, size=config.input_size, seed=settings.seed)
+    root = synthetic_dataset(
+        cache_dir, images=images, size=config.input_size, seed=settings.seed, source=source
+    )
     samples = load_split(root, "train", size=config.input_size)
     for plan in todo:
         # resume=True: a demo start that was interrupted continues where it stopped.

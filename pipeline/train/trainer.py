@@ -8,6 +8,7 @@ trunk runs once per step and feeds all its heads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -28,7 +29,7 @@ from pipeline.models.registry import build_model
 from pipeline.train.batches import BatchSampler, make_batch
 from pipeline.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, save_weights
 from pipeline.train.losses import centernet_loss
-from pipeline.train.plan import TrainPlan, output_stride, plans_for, raw_outputs
+from pipeline.train.plan import Objective, TrainPlan, output_stride, plans_for, raw_outputs
 from pipeline.train.samples import Sample, resize_sample
 from pipeline.train.targets import build_targets
 
@@ -58,6 +59,16 @@ class TrainSettings(BaseModel):
     )
     min_radius: int = Field(
         0, ge=0, description="Smallest heatmap Gaussian radius in output cells (helps small objects)."
+    )
+    shared_start: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Fraction of steps during which a plan's condition objectives train ONE model (the first "
+            "condition's) on every frame; it is then copied into the other conditions' models, which "
+            "specialise for the remaining steps. Same cost per step, three times the data per model."
+        ),
     )
 
 
@@ -97,8 +108,35 @@ def _learning_rate(settings: TrainSettings, step: int) -> float:
     return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def _shared_group(plan: TrainPlan, models: dict[str, nn.Module]) -> tuple[Objective, ...]:
+    """The plan's condition objectives when there are several and their models are interchangeable."""
+    group = tuple(o for o in plan.objectives if o.condition is not None)
+    if len(group) < 2:
+        return ()
+    shapes = [
+        (o.classes, o.trunk, {k: v.shape for k, v in models[o.model].state_dict().items()}) for o in group
+    ]
+    return group if all(shape == shapes[0] for shape in shapes) else ()
+
+
+def _objectives(plan: TrainPlan, group: tuple[Objective, ...], shared: bool) -> tuple[Objective, ...]:
+    """The objectives of one step: while ``shared``, the group's first model stands for all of it."""
+    if not shared or not group:
+        return plan.objectives
+    first = dataclasses.replace(group[0], condition=None)
+    return tuple(first if o is group[0] else o for o in plan.objectives if o not in group[1:])
+
+
+def _spread(models: dict[str, nn.Module], group: tuple[Objective, ...]) -> None:
+    """Copy the group's first model into the others (the end of the shared phase)."""
+    state = models[group[0].model].state_dict()
+    for objective in group[1:]:
+        models[objective.model].load_state_dict(state)
+    logger.info("shared phase over: %s copied into %s", group[0].model, ", ".join(o.model for o in group[1:]))
+
+
 def _plan_loss(
-    plan: TrainPlan,
+    objectives: Sequence[Objective],
     models: dict[str, nn.Module],
     samples: Sequence[Sample],
     indices: npt.NDArray[np.int64],
@@ -111,9 +149,9 @@ def _plan_loss(
 ) -> torch.Tensor:
     images, boxes, classes = make_batch(samples, indices, flip=flip, crop=crop, rng=rng)
     conditions = [samples[int(i)].condition for i in indices]
-    features = {name: models[name](images) for name in {o.trunk for o in plan.objectives if o.trunk}}
+    features = {name: models[name](images) for name in {o.trunk for o in objectives if o.trunk}}
     total = torch.zeros(())
-    for objective in plan.objectives:
+    for objective in objectives:
         keep = [i for i, c in enumerate(conditions) if not tagged or objective.condition in (None, c)]
         if not keep:
             continue
@@ -135,7 +173,7 @@ def _plan_loss(
 
 
 def _step(
-    plan: TrainPlan,
+    objectives: Sequence[Objective],
     models: dict[str, nn.Module],
     optimizer: torch.optim.Optimizer,
     samples: Sequence[Sample],
@@ -148,7 +186,7 @@ def _step(
     rng = np.random.default_rng([settings.seed, step, 1])
     flip = (rng.random(settings.batch_size) < 0.5) & settings.flip
     loss = _plan_loss(
-        plan,
+        objectives,
         models,
         samples,
         sampler.indices(step),
@@ -217,13 +255,20 @@ def train_plan(
         columns = (*Progress.get_default_columns(), TextColumn("{task.fields[loss]}"))
         with Progress(*columns, transient=True, disable=not progress) as bar:
             task = bar.add_task(f"train {plan.name}", total=settings.steps, completed=start, loss="")
+            group = _shared_group(plan, models)
+            switch = round(settings.shared_start * settings.steps) if group else 0
             for step in range(start, settings.steps):
-                losses.append(_step(plan, models, optimizer, samples, sampler, settings, step))
+                if step == switch and switch > 0:
+                    _spread(models, group)
+                objectives = _objectives(plan, group, step < switch)
+                losses.append(_step(objectives, models, optimizer, samples, sampler, settings, step))
                 bar.update(task, advance=1, loss=f"loss {losses[-1]:.3f}")
                 if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.steps:
                     save_checkpoint(
                         ckpt, plan=plan.name, step=step + 1, models=models, optimizer=optimizer, losses=losses
                     )
+            if group and switch >= settings.steps:
+                _spread(models, group)
         seconds = time.perf_counter() - began
         weights = save_weights(out, {name: model.eval() for name, model in models.items()})
     logger.info(

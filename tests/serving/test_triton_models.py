@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException
 
 from pipeline.errors import ServingError
 from pipeline.models import ModelInput, get_family, list_families, load_model_config
-from pipeline.models.designs import ENSEMBLES, MERGE_MODEL
+from pipeline.models.designs import DESIGNS, ENSEMBLES, MERGE_MODEL
 from pipeline.models.export import export_repository
 from pipeline.serving.launcher import TritonServer
 from pipeline.serving.python_model import merge_detections
@@ -29,7 +29,9 @@ def config():
 
 
 @pytest.fixture(scope="module")
-def client(triton_server):
+def client(triton_server, load_design):
+    for design in DESIGNS:  # every model and ensemble of the repository
+        load_design(design)
     # The raw gRPC client: these tests send FEATURES and read Triton's own error codes.
     with grpcclient.InferenceServerClient(triton_server.grpc_url) as client:
         yield client

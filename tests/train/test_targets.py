@@ -55,3 +55,12 @@ def test_build_targets_box_touching_border_stays_on_grid() -> None:
     targets = build_targets([box], [np.array([0])], class_ids=range(20), grid=GRID, stride=STRIDE)
     assert targets.mask[0, 0, GRID - 1, GRID - 1] == 1
     assert targets.offset[0, :, GRID - 1, GRID - 1].tolist() == pytest.approx([0.375, 0.375])
+
+
+def test_build_targets_min_radius_spreads_small_box_peak() -> None:
+    box = np.array([[64.0, 64.0, 72.0, 72.0]], dtype=np.float32)  # one cell: CornerNet radius 0
+    plain = build_targets([box], [np.array([0])], class_ids=range(20), grid=GRID, stride=STRIDE)
+    wide = build_targets([box], [np.array([0])], class_ids=range(20), grid=GRID, stride=STRIDE, min_radius=2)
+    assert int((plain.heatmap > 0).sum()) == 1
+    assert int((wide.heatmap > 0).sum()) == 25
+    assert wide.heatmap.max() == 1.0 and int(wide.heatmap.eq(1).sum()) == 1

@@ -86,3 +86,39 @@ def test_batch_sampler_same_step_same_indices_balanced() -> None:
 def test_plans_for_shared_designs_is_one_joint_plan() -> None:
     assert plans_for("shared-condition") == plans_for("shared-groups") == (PLANS["shared"],)
     assert len(plans_for("all")) == 4
+
+
+def test_train_plan_shared_start_trains_one_model_then_copies(tmp_path, easy_train) -> None:
+    import torch
+
+    settings = TrainSettings(steps=2, batch_size=6, shared_start=1.0)
+    train_plan(CONFIG, PLANS["specialists-condition"], easy_train, tmp_path, settings, progress=False)
+    states = [torch.load(weights_path(tmp_path, f"specialist_{c}")) for c in ("day", "dusk", "night")]
+    assert all(torch.equal(states[0][k], s[k]) for s in states[1:] for k in states[0])
+
+    half = TrainSettings(steps=4, batch_size=6, shared_start=0.5)
+    train_plan(CONFIG, PLANS["specialists-condition"], easy_train, tmp_path / "half", half, progress=False)
+    day, dusk = (torch.load(weights_path(tmp_path / "half", f"specialist_{c}")) for c in ("day", "dusk"))
+    assert not all(torch.equal(day[k], dusk[k]) for k in day)
+
+
+def test_train_plan_shared_start_resumes_like_uninterrupted_run(tmp_path, easy_train, monkeypatch) -> None:
+    import pipeline.train.trainer as trainer
+
+    plan = PLANS["specialists-condition"]
+    settings = TrainSettings(steps=4, batch_size=6, shared_start=0.5, checkpoint_every=1)
+    whole = train_plan(CONFIG, plan, easy_train, tmp_path / "whole", settings, progress=False)
+    real_step = trainer._step
+
+    def interrupted(*args, **kwargs):
+        if args[-1] == 3:  # the step after the copy: stop as a killed demo start would
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_plan(CONFIG, plan, easy_train, tmp_path / "split", settings, progress=False)
+    monkeypatch.setattr(trainer, "_step", real_step)
+    resumed = train_plan(CONFIG, plan, easy_train, tmp_path / "split", settings, resume=True, progress=False)
+    assert resumed.start_step == 3
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-4)

@@ -1,0 +1,232 @@
+"""The sweep: per design, per camera count, the real pipeline and the naive baseline; then the limits.
+
+Per design one Triton (only that design's models), Redis and Ray; per camera count the simulated cameras,
+the real pipeline, then the naive baseline on the same cameras.
+
+Random weights are exported once into a temporary repository. A design's sweep stops early once it has
+clearly fallen behind (per-camera fps under 0.8 x target at two consecutive points, or latency exploding).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from rich.progress import Progress
+
+from loadtest.baseline import naive_fps
+from loadtest.limits import DecodeLimit, decode_limit, inference_limit
+from loadtest.measure import PointRun, measure_point
+from loadtest.settings import LIMIT_BATCH, SERVER_BATCHING_IN_FLIGHT, LoadTestSettings, assign_conditions
+from pipeline.config import PipelineConfig
+from pipeline.models.designs import get_design
+from pipeline.models.export import export_repository
+from pipeline.models.model_config import ModelConfig, load_model_config
+from pipeline.runtime.services import RunningServices, services
+from pipeline.world.simulator import CameraSimulator, SimulatedCamera
+
+logger = logging.getLogger(__name__)
+
+BEHIND = 0.8
+CLIP_SECONDS = 10.0
+DECODE_CLIPS = 8
+_LATENCY_CEILING_MS = 5000.0
+
+
+@dataclass
+class DesignSweep:
+    """What one design measured."""
+
+    design: str
+    runs: list[PointRun] = field(default_factory=list)
+    baseline_fps: dict[int, float] = field(default_factory=dict)
+    inference_fps: float = 0.0
+    inference_batch1_fps: float = 0.0
+    typical_batch: float = 0.0
+    skipped: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LoadTestOutcome:
+    """Everything one run measured, before it becomes a report."""
+
+    settings: LoadTestSettings
+    model_config: ModelConfig
+    created: str
+    decode: DecodeLimit | None = None
+    sweeps: list[DesignSweep] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def clip_dir(settings: LoadTestSettings) -> Path:
+    """Where simulated clips are cached between runs (they depend only on their parameters)."""
+    return settings.clip_dir or Path(tempfile.gettempdir()) / "camfleet-loadtest-clips"
+
+
+def pipeline_config(
+    settings: LoadTestSettings, design: str, cameras: list[SimulatedCamera], *, motion_gate: bool = False
+) -> PipelineConfig:
+    """The pipeline config of one point: each camera with its fixed condition, static routing."""
+    in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else 4
+    return PipelineConfig.model_validate(
+        {
+            "design": design,
+            "cameras": [
+                {"id": c.camera_id, "url": c.url, "fps": settings.fps, "condition": c.condition}
+                for c in cameras
+            ],
+            "scheduler": {"policy": {"type": "static"}, "motion": {"enabled": motion_gate}},
+            "triton": {
+                "max_batch": settings.client_max_batch,
+                "max_in_flight": in_flight,
+                "shared_memory": settings.shared_memory,
+            },
+            "control": {"enabled": False},
+        }
+    )
+
+
+def fell_behind(runs: list[PointRun]) -> bool:
+    """True once the sweep should stop: two consecutive points under 0.8 x target, or exploding latency."""
+    last = runs[-1].point
+    if last.latency_p99_ms is not None and last.latency_p99_ms > _LATENCY_CEILING_MS:
+        return True
+    behind = [r.point.per_camera_fps < BEHIND * r.point.target_fps for r in runs[-2:]]
+    return len(behind) == 2 and all(behind)
+
+
+def mean_batch(batch_sizes: dict[int, int]) -> float:
+    """Frames per request of a batcher histogram."""
+    requests = sum(batch_sizes.values())
+    return sum(size * count for size, count in batch_sizes.items()) / requests if requests else 0.0
+
+
+@contextlib.contextmanager
+def _own_ray() -> Iterator[None]:
+    """Shut Ray down on exit only when this run started it (tests share a session Ray)."""
+    started_here = not ray.is_initialized()
+    try:
+        yield
+    finally:
+        if started_here and ray.is_initialized():
+            ray.shutdown()
+
+
+def _sweep_design(
+    settings: LoadTestSettings,
+    design: str,
+    model_config: ModelConfig,
+    running: RunningServices,
+    progress: Progress,
+    task: Any,
+    clips: list[Path],
+) -> DesignSweep:
+    sweep = DesignSweep(design)
+    models = list(get_design(design).required_models)
+    size = model_config.input_size
+    for index, count in enumerate(settings.cameras):
+        progress.update(task, description=f"{design}: {count} camera(s)")
+        conditions = assign_conditions(count, settings.mix)
+        simulator = CameraSimulator(
+            count,
+            clip_dir(settings),
+            rtsp=settings.rtsp,
+            conditions=conditions,
+            seconds=CLIP_SECONDS,
+            size=settings.resolution,
+            fps=settings.clip_fps,
+        )
+        with simulator:
+            config = pipeline_config(settings, design, simulator.cameras)
+            run = measure_point(
+                config,
+                model_config,
+                running,
+                warmup_s=settings.warmup_s,
+                duration_s=settings.duration_s,
+                models=models,
+            )
+            sweep.runs.append(run)
+            sweep.baseline_fps[count] = round(
+                naive_fps(
+                    [c.url for c in simulator.cameras],
+                    conditions,
+                    design,
+                    running.triton.url,
+                    size,
+                    warmup_s=min(settings.warmup_s, 1.0),
+                    duration_s=settings.baseline_s,
+                ),
+                2,
+            )
+            clips[:] = list(dict.fromkeys([*clips, *(c.clip for c in simulator.cameras)]))[:DECODE_CLIPS]
+        progress.advance(task)
+        logger.info(
+            "%s x%d: %.1f fps (naive %.1f)", design, count, run.point.aggregate_fps, sweep.baseline_fps[count]
+        )
+        if fell_behind(sweep.runs):
+            sweep.skipped = list(settings.cameras[index + 1 :])
+            progress.advance(task, len(sweep.skipped))
+            break
+    progress.update(task, description=f"{design}: inference-only limit")
+    sweep.typical_batch = round(mean_batch(sweep.runs[-1].batch_sizes), 2) if sweep.runs else 0.0
+    in_flight = 4
+    sweep.inference_fps = round(
+        inference_limit(
+            running.triton,
+            design,
+            settings.mix,
+            size,
+            batch=LIMIT_BATCH,
+            in_flight=in_flight,
+            seconds=settings.limit_s,
+        ),
+        1,
+    )
+    sweep.inference_batch1_fps = round(
+        inference_limit(
+            running.triton, design, settings.mix, size, batch=1, in_flight=in_flight, seconds=settings.limit_s
+        ),
+        1,
+    )
+    return sweep
+
+
+def run_loadtest(settings: LoadTestSettings, *, show_progress: bool = True) -> LoadTestOutcome:
+    """Run every design's sweep, the naive baseline and the limits; return the raw outcome."""
+    started = time.monotonic()
+    model_config = load_model_config(settings.model_config)
+    outcome = LoadTestOutcome(settings, model_config, dt.datetime.now(dt.timezone.utc).isoformat())
+    needed = sorted({m for d in settings.designs for m in get_design(d).required_models})
+    clips: list[Path] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="camfleet-loadtest-") as scratch,
+        Progress(disable=not show_progress, transient=False) as progress,
+    ):
+        repository = Path(scratch) / "repository"
+        export_repository(model_config, repository, models=needed)
+        task = progress.add_task("load test", total=len(settings.designs) * len(settings.cameras))
+        for design in settings.designs:
+            progress.update(task, description=f"{design}: starting Triton")
+            with (
+                _own_ray(),
+                services(pipeline_config(settings, design, []), repository=repository) as running,
+            ):
+                outcome.sweeps.append(
+                    _sweep_design(settings, design, model_config, running, progress, task, clips)
+                )
+                if outcome.decode is None and clips:
+                    progress.update(task, description="decode-only limit")
+                    outcome.decode = decode_limit(
+                        clips, model_config.input_size, seconds=settings.limit_s * 2, quick=settings.quick
+                    )
+    outcome.wall_s = round(time.monotonic() - started, 1)
+    return outcome

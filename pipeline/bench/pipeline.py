@@ -1,0 +1,251 @@
+"""``camfleet bench pipeline``: the pipeline's throughput against its two limits, measured in one run.
+
+Cases, all on the same Triton, Redis and Ray, with simulated cameras:
+
+- ``paced``: the requested cameras at the requested fps (8 x 10 fps at 360p by default). When the offered
+  rate is below both limits this case cannot show efficiency; it shows that the target is met.
+- ``saturated``: more frames than inference can take (higher fps per camera, and more cameras if needed), so
+  aggregate / lower limit is a meaningful efficiency ratio (target >= 0.75).
+- ``motion gate``: the paced case with the motion gate on: frames skipped, and how many cameras the same
+  inference capacity would serve.
+
+CPU per frame outside decode and inference = (driver process CPU + camera-actor CPU - decode CPU) / inferred
+frames, where decode CPU = decoded frames / the decode-only run's frames per CPU-second (target <= 1 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loadtest.limits import DecodeLimit, decode_limit, inference_limit
+from loadtest.measure import PointRun, measure_point
+from loadtest.runner import clip_dir, pipeline_config
+from loadtest.settings import LIMIT_BATCH, LoadTestSettings, assign_conditions
+from pipeline.cli.common import JsonOption, ModelConfigOption, console, handle_errors, model_config_from
+from pipeline.models.designs import get_design
+from pipeline.models.export import export_repository
+from pipeline.models.model_config import ModelConfig
+from pipeline.runtime.services import RunningServices, services
+from pipeline.world.simulator import CameraSimulator
+
+logger = logging.getLogger(__name__)
+
+SATURATE = 1.5
+"""The saturated case offers this multiple of the inference-only limit."""
+MAX_CAMERA_FPS = 60
+
+
+@dataclass(frozen=True)
+class PipelineBenchRow:
+    """One case of the pipeline benchmark."""
+
+    case: str
+    cameras: int
+    target_fps: float
+    offered_fps: float
+    aggregate_fps: float
+    per_camera_fps: float
+    decode_only_fps: float
+    inference_only_fps: float
+    ratio_to_lower_limit: float
+    cpu_outside_ms_per_frame: float
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    skipped_pct: float
+    cameras_servable: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def _case(
+    name: str,
+    settings: LoadTestSettings,
+    model_config: ModelConfig,
+    running: RunningServices,
+    *,
+    cameras: int,
+    motion_gate: bool = False,
+) -> tuple[PointRun, list[Path]]:
+    design = settings.designs[0]
+    simulator = CameraSimulator(
+        cameras,
+        clip_dir(settings),
+        conditions=assign_conditions(cameras, settings.mix),
+        size=settings.resolution,
+        fps=settings.clip_fps,
+        seconds=10.0,
+    )
+    with simulator:
+        config = pipeline_config(settings, design, simulator.cameras, motion_gate=motion_gate)
+        run = measure_point(
+            config,
+            model_config,
+            running,
+            warmup_s=settings.warmup_s,
+            duration_s=settings.duration_s,
+            models=list(get_design(design).required_models),
+        )
+    logger.info("%s: %.1f fps", name, run.point.aggregate_fps)
+    return run, [c.clip for c in simulator.cameras]
+
+
+def _row(name: str, run: PointRun, decode: DecodeLimit, inference_fps: float) -> PipelineBenchRow:
+    p = run.point
+    lower = min(decode.fps, inference_fps)
+    decode_cpu_s = run.decoded / decode.frames_per_cpu_s if decode.frames_per_cpu_s else 0.0
+    outside_s = run.cpu_seconds.get("driver", 0.0) + run.cpu_seconds.get("camera_actors", 0.0) - decode_cpu_s
+    # Each camera asks inference for its fps times the share of frames the gate lets through.
+    passed = 1.0 - run.skipped_motion / max(run.frames_in, 1)
+    demand_per_camera = p.target_fps * passed
+    return PipelineBenchRow(
+        case=name,
+        cameras=p.cameras,
+        target_fps=p.target_fps,
+        offered_fps=p.offered_fps,
+        aggregate_fps=p.aggregate_fps,
+        per_camera_fps=p.per_camera_fps,
+        decode_only_fps=round(decode.fps, 1),
+        inference_only_fps=round(inference_fps, 1),
+        ratio_to_lower_limit=round(p.aggregate_fps / lower, 3) if lower else 0.0,
+        cpu_outside_ms_per_frame=round(1000 * max(outside_s, 0.0) / max(run.inferred, 1), 3),
+        latency_p50_ms=p.latency_p50_ms,
+        latency_p99_ms=p.latency_p99_ms,
+        skipped_pct=round(100 * run.skipped_motion / max(run.frames_in, 1), 1),
+        cameras_servable=round(inference_fps / demand_per_camera, 1) if demand_per_camera > 0 else 0.0,
+    )
+
+
+def bench_pipeline(
+    model_config: ModelConfig,
+    *,
+    cameras: int = 8,
+    fps: float = 10.0,
+    resolution: tuple[int, int] = (640, 360),
+    design: str = "monolith",
+    seconds: float = 8.0,
+    warmup_s: float = 2.0,
+    motion_gate: bool = True,
+    saturate: bool = True,
+) -> list[PipelineBenchRow]:
+    """Measure the pipeline's cases and both limits in one run (see the module docstring)."""
+    base = LoadTestSettings(
+        out=Path(tempfile.gettempdir()),
+        designs=(design,),
+        cameras=(cameras,),
+        fps=fps,
+        resolution=resolution,
+        duration_s=seconds,
+        warmup_s=warmup_s,
+    )
+    needed = list(get_design(design).required_models)
+    with tempfile.TemporaryDirectory(prefix="camfleet-bench-pipeline-") as scratch:
+        repository = Path(scratch) / "repository"
+        export_repository(model_config, repository, models=needed)
+        with services(pipeline_config(base, design, []), repository=repository) as running:
+            paced, clips = _case("paced", base, model_config, running, cameras=cameras)
+            decode = decode_limit(clips, model_config.input_size, seconds=min(seconds, 3.0), quick=False)
+            inference = inference_limit(
+                running.triton,
+                design,
+                base.mix,
+                model_config.input_size,
+                batch=LIMIT_BATCH,
+                in_flight=4,
+                seconds=min(seconds, 2.0),
+            )
+            rows = [_row("paced", paced, decode, inference)]
+            wanted = SATURATE * min(decode.fps, inference)
+            if saturate and paced.point.offered_fps < wanted:
+                count = max(cameras, math.ceil(wanted / MAX_CAMERA_FPS))
+                sat = replace(base, fps=float(min(MAX_CAMERA_FPS, math.ceil(wanted / count))))
+                run, _ = _case("saturated", sat, model_config, running, cameras=count)
+                rows.append(_row("saturated", run, decode, inference))
+            if motion_gate:
+                gated, _ = _case(
+                    "motion gate", base, model_config, running, cameras=cameras, motion_gate=True
+                )
+                rows.append(_row("motion gate on", gated, decode, inference))
+    return rows
+
+
+@handle_errors
+def pipeline_command(
+    cameras: Annotated[int, typer.Option(min=1, max=256, help="Simulated cameras (paced case).")] = 8,
+    fps: Annotated[float, typer.Option(min=0.1, max=60, help="Target fps per camera.")] = 10.0,
+    resolution: Annotated[str, typer.Option(help="Camera resolution WxH.")] = "640x360",
+    design: Annotated[str, typer.Option(help="Network design to serve.")] = "monolith",
+    seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per case.")] = 8.0,
+    motion_gate: Annotated[
+        bool, typer.Option("--motion-gate/--no-motion-gate", help="Also run the paced case with the gate on.")
+    ] = True,
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pipeline fps against the decode-only and inference-only limits, and CPU per frame outside both.
+
+    Examples:
+      camfleet bench pipeline
+
+      camfleet bench pipeline --cameras 16 --fps 5 --design shared-condition --json
+    """
+    from loadtest.settings import parse_resolution
+
+    rows = bench_pipeline(
+        model_config_from(model_config),
+        cameras=cameras,
+        fps=fps,
+        resolution=parse_resolution(resolution),
+        design=design,
+        seconds=seconds,
+        motion_gate=motion_gate,
+    )
+    if as_json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    table = Table(title=f"pipeline: {design}, {resolution} cameras (this machine, one run)")
+    columns = (
+        "case",
+        "cameras",
+        "fps/cam",
+        "offered",
+        "aggregate",
+        "decode-only",
+        "inference-only",
+        "x lower limit",
+        "CPU ms/frame outside",
+        "p50/p99 ms",
+        "skipped %",
+        "cameras servable",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for r in rows:
+        table.add_row(
+            r.case,
+            str(r.cameras),
+            f"{r.per_camera_fps:.1f}/{r.target_fps:g}",
+            f"{r.offered_fps:.0f}",
+            f"{r.aggregate_fps:.1f}",
+            f"{r.decode_only_fps:.0f}",
+            f"{r.inference_only_fps:.0f}",
+            f"{r.ratio_to_lower_limit:.2f}",
+            f"{r.cpu_outside_ms_per_frame:.2f}",
+            f"{r.latency_p50_ms or 0:.0f}/{r.latency_p99_ms or 0:.0f}",
+            f"{r.skipped_pct:.0f}",
+            f"{r.cameras_servable:.1f}",
+        )
+    console.print(table)
+    console.print(
+        "paced: the requested load; saturated: offered > the limits, so 'x lower limit' is efficiency."
+    )

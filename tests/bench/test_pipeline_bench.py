@@ -1,0 +1,24 @@
+"""A small run of ``camfleet bench pipeline``: real Triton, Redis, Ray and PyAV."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.bench.pipeline import bench_pipeline
+from pipeline.models import load_model_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def test_bench_pipeline_small_run_returns_rows_with_fps_and_ratio() -> None:
+    rows = bench_pipeline(
+        load_model_config(), cameras=2, fps=5.0, seconds=2.0, warmup_s=1.0, motion_gate=True, saturate=False
+    )
+    assert [r.case for r in rows] == ["paced", "motion gate on"]
+    paced, gated = rows
+    assert paced.aggregate_fps > 0 and paced.decode_only_fps > 0 and paced.inference_only_fps > 0
+    assert 0 < paced.ratio_to_lower_limit < 2
+    assert paced.cpu_outside_ms_per_frame >= 0 and paced.skipped_pct == 0
+    # The synthetic scenes change little between frames: the gate skips some, so the same inference
+    # capacity serves at least as many cameras.
+    assert gated.skipped_pct > 0 and gated.cameras_servable >= paced.cameras_servable
