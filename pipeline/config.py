@@ -130,7 +130,9 @@ class RayConfig(_Strict):
     address: str | None = Field(None, description="Address of a Ray cluster; None starts a local one.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; None = all.")
     object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MB.")
-    cameras_per_actor: int = Field(4, ge=1, le=256, description="Cameras decoded by one camera actor.")
+    cameras_per_actor: int = Field(
+        8, ge=1, le=256, description="Cameras decoded by one camera actor (fewer actors, fewer Ray calls)."
+    )
     camera_actor_cpus: float = Field(
         0.0,
         ge=0,

@@ -114,6 +114,18 @@ class ModelBatcher(Generic[T]):
             return len(self._in_flight.get(model, ()))
         return sum(len(reqs) for reqs in self._in_flight.values())
 
+    def seconds_until_due(self, now: float) -> float | None:
+        """How long until a queued partial batch is due (0 if one is due now); None if nothing waits.
+
+        A queue whose model has no free in-flight slot is not due: it waits for a request to finish.
+        """
+        waits = [
+            queue[0][0] + self.max_delay_s - now
+            for model, queue in self._queues.items()
+            if queue and len(self._in_flight.get(model, ())) < self.max_in_flight
+        ]
+        return max(0.0, min(waits)) if waits else None
+
     def poll(self, now: float | None = None, *, force: bool = False) -> list[InferenceResult[T]]:
         """Send due batches and collect finished requests.
 

@@ -51,13 +51,13 @@ class CameraGroupActor:
         """Ids of the cameras in the group."""
         return self._group.camera_ids()
 
-    def take(self, max_frames: int, timeout_s: float = 0.0) -> list[Frame]:
+    def take(self, max_frames: int, timeout_s: float = 0.0, gather_s: float = 0.0) -> list[Frame]:
         """Up to ``max_frames`` frames, round-robin over cameras (see :meth:`CameraGroup.take`)."""
-        return self._group.take(max_frames, timeout_s)
+        return self._group.take(max_frames, timeout_s, gather_s)
 
-    def take_batch(self, max_frames: int, timeout_s: float = 0.0) -> FrameBatch | None:
+    def take_batch(self, max_frames: int, timeout_s: float = 0.0, gather_s: float = 0.0) -> FrameBatch | None:
         """Up to ``max_frames`` frames stacked into one array; None when none is ready."""
-        return self._group.take_batch(max_frames, timeout_s)
+        return self._group.take_batch(max_frames, timeout_s, gather_s)
 
     def stats(self) -> dict[str, CameraStats]:
         """Every camera's counters, by camera id."""

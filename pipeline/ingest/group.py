@@ -92,16 +92,20 @@ class CameraGroup:
         with self._lock:
             return list(self._cameras)
 
-    def take(self, max_frames: int, timeout_s: float = 0.0) -> list[Frame]:
+    def take(self, max_frames: int, timeout_s: float = 0.0, gather_s: float = 0.0) -> list[Frame]:
         """Remove and return up to ``max_frames`` frames, oldest first per camera, round-robin over cameras.
 
         Args:
             max_frames: Most frames to return.
             timeout_s: Wait this long for at least one frame when every queue is empty (0: never wait).
+            gather_s: Once a frame is ready, wait up to this long for ``max_frames`` of them, so one call
+                carries several frames (fewer Ray calls per frame, at most ``gather_s`` more latency).
         """
         with self._ready:
             if timeout_s > 0:
                 self._ready.wait_for(self._has_frames, timeout_s)
+            if gather_s > 0 and self._has_frames():
+                self._ready.wait_for(lambda: self._queued() >= max_frames, gather_s)
             cameras = list(self._cameras.values())
             # Start at a different camera each call so a small max_frames does not starve the last ones.
             if cameras:
@@ -120,17 +124,20 @@ class CameraGroup:
                 break
         return out
 
-    def take_batch(self, max_frames: int, timeout_s: float = 0.0) -> FrameBatch | None:
+    def take_batch(self, max_frames: int, timeout_s: float = 0.0, gather_s: float = 0.0) -> FrameBatch | None:
         """Like :meth:`take`, stacked into one :class:`FrameBatch`; None when no frame is ready.
 
         Raises:
             ValueError: if the cameras of the group produce different frame sizes.
         """
-        frames = self.take(max_frames, timeout_s)
+        frames = self.take(max_frames, timeout_s, gather_s)
         return FrameBatch.from_frames(frames) if frames else None
 
     def _has_frames(self) -> bool:
         return any(len(c.queue) for c in self._cameras.values())
+
+    def _queued(self) -> int:
+        return sum(len(c.queue) for c in self._cameras.values())
 
     def stats(self) -> dict[str, CameraStats]:
         """A snapshot of every camera's counters, by camera id."""

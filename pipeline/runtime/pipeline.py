@@ -3,7 +3,9 @@
 One driver thread runs :meth:`Pipeline.step` in a loop. Each step keeps one ``take_batch`` Ray call in
 flight per camera actor (one Ray call per batch of frames, never per frame), routes every frame with the
 scheduler and the motion gate, hands it to the per-model batcher (bounded in-flight Triton requests), and
-turns finished detections into tracker events for the Redis sink. Control requests (add or remove a camera,
+turns finished detections into tracker events for the Redis sink. Between steps the thread sleeps on one
+event, woken when frames arrive, a request finishes or a partial batch falls due, so an idle or
+inference-bound pipeline spends no CPU on polling. Control requests (add or remove a camera,
 change the policy) are queued with :meth:`Pipeline.call_soon` and run between steps, so the loop's state is
 only touched by its own thread.
 """
@@ -41,8 +43,11 @@ from pipeline.serving.client import TritonClient
 logger = logging.getLogger(__name__)
 
 _STATS_EVERY_S = 1.0
-# A take call waits this long in the actor for a first frame, so an idle fleet costs few Ray calls.
+# A take call waits this long in the actor for a first frame, so an idle fleet costs few Ray calls...
 _TAKE_WAIT_S = 0.05
+# ...and, once a frame is there, up to this long for a full batch, so one call carries several frames.
+_GATHER_S = 0.02
+_IDLE_WAIT_S = 0.05  # longest sleep between steps (commands and control polls wait at most this long)
 _QUEUE_EWMA = 0.1  # weight of the newest request in the smoothed inference wait
 
 
@@ -69,8 +74,9 @@ class Pipeline:
         self.scheduler = Scheduler.from_config(config.scheduler.policy, config.design)
         self.scheduler_policy: str = config.scheduler.policy.type
         self.motion = MotionGate(config.scheduler.motion)
+        self._wake = threading.Event()
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
-            triton.infer_async,
+            self._submit,
             max_batch=config.triton.max_batch,
             max_in_flight=config.triton.max_in_flight,
         )
@@ -138,22 +144,24 @@ class Pipeline:
 
     # -- the loop ------------------------------------------------------------------------------------------
 
+    def _submit(self, model: str, images: Any) -> Any:
+        """Send one batch to Triton; its completion wakes the loop."""
+        future = self.triton.infer_async(model, images)
+        future.add_done_callback(self._wake_up)
+        return future
+
+    def _wake_up(self, _done: object = None) -> None:
+        self._wake.set()
+
     def step(self) -> None:
-        """One iteration: run commands, collect frames, route them, send batches, publish results."""
+        """One iteration: run commands, collect frames, route them, send batches, publish results, sleep."""
+        self._wake.clear()  # anything that finishes from here on wakes the sleep at the end of this step
         while not self._commands.empty():
             self._run_command(self._commands.get_nowait())
         now = time.monotonic()
-        for group in self.fleet.groups:
-            if group.actor not in self._takes:
-                self._takes[group.actor] = group.actor.take_batch.remote(
-                    self.config.triton.max_batch, _TAKE_WAIT_S
-                )
-                self.stats.ray_calls += 1
+        self._request_frames()
         refs = list(self._takes.values())
-        wait_s = 0.001 if self.batcher.pending else 0.01
-        ready = ray.wait(refs, num_returns=len(refs), timeout=wait_s)[0] if refs else []
-        if not refs:
-            time.sleep(wait_s)
+        ready = ray.wait(refs, num_returns=len(refs), timeout=0)[0] if refs else []
         for actor, ref in [(a, r) for a, r in self._takes.items() if r in ready]:
             del self._takes[actor]
             try:
@@ -169,6 +177,18 @@ class Pipeline:
             self._refresh_camera_stats(now)
         if self.control is not None:
             self.control.poll()
+        self._request_frames()
+        due = self.batcher.seconds_until_due(time.monotonic())
+        self._wake.wait(_IDLE_WAIT_S if due is None else min(due, _IDLE_WAIT_S))
+
+    def _request_frames(self) -> None:
+        """Keep one ``take_batch`` call in flight per camera actor; its answer wakes the loop."""
+        for group in self.fleet.groups:
+            if group.actor not in self._takes:
+                ref = group.actor.take_batch.remote(self.config.triton.max_batch, _TAKE_WAIT_S, _GATHER_S)
+                ref.future().add_done_callback(self._wake_up)
+                self._takes[group.actor] = ref
+                self.stats.ray_calls += 1
 
     def _run_command(self, command: Callable[[], None]) -> None:
         try:

@@ -121,7 +121,7 @@ def services(config: PipelineConfig, *, repository: Path | None = None) -> Itera
                 triton_url,
                 timeout_s=config.triton.timeout_s,
                 use_shared_memory=config.triton.shared_memory if triton_server else None,
-                max_in_flight=config.triton.max_in_flight * 4,
+                max_in_flight=config.triton.max_in_flight,
             )
         )
         sink = RedisEventSink.from_url(

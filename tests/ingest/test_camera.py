@@ -79,12 +79,14 @@ def test_camera_reader_missing_file_backs_off_and_counts_errors(tmp_path: Path) 
 
 
 def test_camera_reader_corrupt_file_backs_off_with_error(corrupt_file: Path) -> None:
-    reader, rec = _reader(CameraSpec(camera_id="c", url=str(corrupt_file), backoff=FAST_BACKOFF))
+    spec = CameraSpec(camera_id="c", url=str(corrupt_file), open_timeout_s=1, backoff=FAST_BACKOFF)
+    reader, rec = _reader(spec)
     reader.start()
     try:
         assert wait_until(lambda: reader.errors >= 2, 10)
     finally:
-        assert reader.stop(2.0)
+        # An open in progress ends within open_timeout_s; the margin is for a loaded machine.
+        assert reader.stop(5.0)
     assert "cannot open" in (reader.last_error or "") and not rec.frames
 
 
