@@ -45,3 +45,7 @@ def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 def main() -> None:
     """Run the ``camfleet`` command line."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -81,9 +81,10 @@ def run_pipeline(
 
     model_config = load_model_config(config.model_config_path)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     with services(config, repository=repository) as running:
+        # After ray.init, which installs a SIGTERM handler of its own that exits without draining.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
         pipeline = Pipeline(config, model_config=model_config, triton=running.triton, sink=running.sink)
         plane = _start_control(config, pipeline)
         try:
