@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from system_binaries import require_system_binary
 
 from pipeline.models.designs import DESIGNS
 from pipeline.serving.client import TritonClient
@@ -92,6 +93,17 @@ def write_python_model(repository: Path, name: str, source: str, *, k: int = TIN
     (folder / "config.pbtxt").write_text(_TINY_CONFIG.format(name=name, max_batch=TINY_MAX_BATCH, k=k))
     (folder / "1" / "model.py").write_text(textwrap.dedent(source))
     return folder
+
+
+@pytest.fixture
+def require_rtsp_server() -> None:
+    """Skip (or, in CI, fail) when ``rtsp-server-perl`` is not installed."""
+    from pipeline.world.rtsp import rtsp_server_available
+
+    require_system_binary(
+        rtsp_server_available(),
+        "rtsp-server-perl is not installed: `apt-get install -y rtsp-server-perl` to run this test",
+    )
 
 
 @pytest.fixture(scope="session")

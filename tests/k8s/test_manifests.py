@@ -9,7 +9,6 @@ checked on the built output.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from system_binaries import require_system_binary
 
 from pipeline.config import PipelineConfig, load_config
 from pipeline.models.designs import ENSEMBLES, get_design
@@ -43,9 +43,7 @@ TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 
 def _missing(reason: str) -> None:
     """Skip on a developer machine; fail in CI, where CAMFLEET_REQUIRE_SYSTEM_BINARIES=1."""
-    if os.environ.get("CAMFLEET_REQUIRE_SYSTEM_BINARIES") == "1":
-        pytest.fail(f"{reason} (required: CAMFLEET_REQUIRE_SYSTEM_BINARIES=1)")
-    pytest.skip(reason)
+    require_system_binary(False, reason)
 
 
 def _kubectl() -> str | None:

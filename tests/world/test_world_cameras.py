@@ -1,11 +1,9 @@
-import os
 import time
 
 import av
 import pytest
 
 from pipeline.errors import StreamError
-from pipeline.world.rtsp import rtsp_server_available
 from pipeline.world.simulator import CameraSimulator
 from pipeline.world.tcp import TcpCameraServer
 
@@ -45,15 +43,7 @@ def test_camera_missing_clip_stream_error(tmp_path):
         TcpCameraServer(tmp_path / "none.mp4").start()
 
 
-def test_camera_simulator_rtsp_readable_by_pyav(tmp_path):
-    if not rtsp_server_available():
-        if os.environ.get("CAMFLEET_REQUIRE_SYSTEM_BINARIES") == "1":
-            pytest.fail(
-                "rtsp-server-perl is required (CAMFLEET_REQUIRE_SYSTEM_BINARIES=1); apt-get install it"
-            )
-        pytest.skip(
-            "rtsp-server-perl is not installed: `apt-get install -y rtsp-server-perl` to run this test"
-        )
+def test_camera_simulator_rtsp_readable_by_pyav(tmp_path, require_rtsp_server):
     with CameraSimulator(2, tmp_path, rtsp=True, seconds=2, size=(160, 96), fps=10) as simulator:
         assert [c.url.rsplit("/", 1)[1] for c in simulator.cameras] == ["cam0", "cam1"]
         times, wall = _read(simulator.cameras[1].url, 25)
