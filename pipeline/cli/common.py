@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -14,8 +15,9 @@ from rich.console import Console
 from pipeline.errors import CamfleetError
 from pipeline.models.model_config import ModelConfig, load_model_config
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets 120 columns instead of rich's 80, so tables keep their names.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 P = ParamSpec("P")
 R = TypeVar("R")

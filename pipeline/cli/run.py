@@ -48,17 +48,19 @@ def _camera_table(snapshot: dict[str, Any]) -> Table:
 
 
 def _events_table(redis_url: str, count: int) -> Table:
+    """The last ``count`` object_entered events (the drain ends every track with object_left)."""
     import redis
 
-    from pipeline.events.schema import Event
+    from pipeline.events.schema import Event, EventType
 
-    table = Table(title=f"last {count} events (Redis stream camfleet:events)")
+    table = Table(title=f"last {count} object_entered events (Redis stream camfleet:events)")
     for column in ("time", "camera", "event", "class", "score", "track", "model", "zones"):
         table.add_column(column)
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
-    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange("camfleet:events", count=count))
-    for _id, fields in reversed(entries):
-        event = Event.from_json(fields[b"event"])
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange("camfleet:events", count=5000))
+    events = [Event.from_json(fields[b"event"]) for _id, fields in entries]
+    entered = [event for event in events if event.type is EventType.ENTERED][:count]
+    for event in reversed(entered):
         table.add_row(
             event.frame_time.strftime("%H:%M:%S"),
             event.camera_id,
@@ -106,7 +108,7 @@ def run_pipeline(
 def _loop(pipeline: Any, stop: threading.Event, seconds: float | None, live: bool) -> None:
     """Step the pipeline until ``stop`` or ``seconds``, redrawing the live table twice a second."""
     deadline = None if seconds is None else time.monotonic() + seconds
-    with Live(console=console, refresh_per_second=2, transient=False) if live else _nothing() as display:
+    with Live(console=console, refresh_per_second=2, transient=True) if live else _nothing() as display:
         next_draw = 0.0
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             pipeline.step()

@@ -64,10 +64,11 @@ def demo_config(cameras: int, *, redis_url: str | None, design: str, cache_dir: 
 
 def demo_repository(config: PipelineConfig, model_config: ModelConfig, cache_dir: Path) -> Path:
     """Train (once, cached) the demo weights of the design and export them into a Triton repository."""
-    weights = ensure_demo_weights(model_config, [config.design], cache_dir=cache_dir)
+    weights = ensure_demo_weights(model_config, [config.design], cache_dir=cache_dir, source=CLIP_SIZE)
     repository = weights / "triton_models"
-    if missing_weights(repository, models_to_load(config)) or not repository.exists():
-        export_repository(model_config, repository, weights=weights)
+    needed = models_to_load(config)
+    if missing_weights(repository, needed) or not repository.exists():
+        export_repository(model_config, repository, weights=weights, models=needed)
     return repository
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import ray
 
 from pipeline.batching import InferenceResult, ModelBatcher, RoutedFrame
@@ -75,6 +76,8 @@ class Pipeline:
         self.scheduler_policy: str = config.scheduler.policy.type
         self.motion = MotionGate(config.scheduler.motion)
         self._wake = threading.Event()
+        # Detections counted in the stats: those confident enough to start a track, not ByteTrack's low pass.
+        self._confident = config.events.track_threshold
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             self._submit,
             max_batch=config.triton.max_batch,
@@ -278,8 +281,11 @@ class Pipeline:
             tracker.model = result.frame.model
             events = tracker.update(detections, frame_time=frame.wall_time, frame_size=frame.source_size)
             self._publish(frame.camera_id, events)
+            scores = np.asarray(
+                detections.confidence if detections.confidence is not None else (), np.float32
+            )
             self.stats.camera(frame.camera_id).record_result(
-                latency_ms=wait_ms, detections=len(detections), now=now
+                latency_ms=wait_ms, detections=int(np.count_nonzero(scores >= self._confident)), now=now
             )
 
     def _publish(self, camera_id: str, events: list[Any]) -> None:
