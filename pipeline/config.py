@@ -194,11 +194,22 @@ def _key_lines(node: yaml.Node, path: tuple[str | int, ...] = ()) -> dict[tuple[
     return lines
 
 
-def _line_of(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
-    for end in range(len(loc), -1, -1):  # deepest key that exists in the file
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
+def _locate(
+    loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> tuple[tuple[str | int, ...], int | None]:
+    """The key path as written in the file, and its line.
+
+    pydantic puts the tag of a discriminated union (``brightness``) into the error's path although the file
+    has no such key; parts the file does not have are dropped, except a last one (a missing required key).
+    """
+    path: tuple[str | int, ...] = ()
+    for index, part in enumerate(loc):
+        if (*path, part) in lines or index == len(loc) - 1:
+            path = (*path, part)
+    for end in range(len(path), -1, -1):  # deepest key that exists in the file
+        if path[:end] in lines:
+            return path, lines[path[:end]]
+    return path, None
 
 
 def load_config(path: Path | str) -> PipelineConfig:
@@ -225,8 +236,7 @@ def load_config(path: Path | str) -> PipelineConfig:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not str(part).startswith(("function-", "tagged-")))
-            where = ".".join(str(part) for part in loc) or "<root>"
-            line = _line_of(loc, lines)
+            key_path, line = _locate(tuple(error["loc"]), lines)
+            where = ".".join(str(part) for part in key_path) or "<root>"
             problems.append(f"  {path}:{line or '?'}: {where}: {error['msg']}")
         raise ConfigError(f"{path} is invalid:\n" + "\n".join(problems)) from exc
