@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import numpy.typing as npt
 import yaml
@@ -39,6 +40,12 @@ class Sample:
     stem: str
 
 
+def _stretched(image: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uint8]:
+    """``image`` through yuv420p and swscale to ``size`` square, as the pipeline's decoder delivers it."""
+    video = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    return np.asarray(video.reformat(width=size, height=size, format="rgb24").to_ndarray(), np.uint8)
+
+
 def write_dataset(
     out: Path,
     *,
@@ -48,8 +55,14 @@ def write_dataset(
     conditions: Sequence[str] = CONDITIONS,
     val_fraction: float = 0.2,
     progress: Callable[[int], None] | None = None,
+    source: tuple[int, int] | None = None,
 ) -> Path:
     """Render ``images`` square images of independent scenes and write them as a YOLO data set.
+
+    With ``source`` (width, height) each scene is rendered as a camera of that size would film it and
+    stretched to ``size`` square the way the pipeline's decoder does (yuv420p, then swscale): objects get
+    the proportions the models see at run time, which matters for training (a 640x360 camera stretched to
+    160x160 makes every object 1.78x taller than a square render).
 
     Args:
         out: output folder (created; existing files with the same names are overwritten).
@@ -59,6 +72,7 @@ def write_dataset(
         conditions: conditions to cycle through (balanced across images).
         val_fraction: share of images in the ``val`` split (every k-th image).
         progress: called with 1 after each image (for a progress bar).
+        source: camera frame size to render at before stretching; ``None`` renders square images.
 
     Returns:
         The path of ``data.yaml``.
@@ -78,17 +92,20 @@ def write_dataset(
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     every = round(1 / val_fraction) if val_fraction > 0 else 0
+    width, height = source or (size, size)
     tags: dict[str, str] = {}
     for index in range(images):
         scene_seed = seed * 1_000_003 + index
         condition = conditions[index % len(conditions)]
-        frame = Renderer(make_scene(scene_seed), size, size).render(0.0, condition, index)
+        frame = Renderer(make_scene(scene_seed), width, height).render(0.0, condition, index)
         split = "val" if every and index % every == every - 1 else "train"
         stem = f"{seed:04d}_{index:06d}"
-        Image.fromarray(frame.image).save(out / "images" / split / f"{stem}.png")
-        lines = [
-            f"{b.class_id} {(b.x1 + b.x2) / 2 / size:.6f} {(b.y1 + b.y2) / 2 / size:.6f} "
-            f"{(b.x2 - b.x1) / size:.6f} {(b.y2 - b.y1) / size:.6f}"
+        Image.fromarray(_stretched(frame.image, size) if source else frame.image).save(
+            out / "images" / split / f"{stem}.png"
+        )
+        lines = [  # YOLO boxes are normalised, so they survive the stretch unchanged
+            f"{b.class_id} {(b.x1 + b.x2) / 2 / width:.6f} {(b.y1 + b.y2) / 2 / height:.6f} "
+            f"{(b.x2 - b.x1) / width:.6f} {(b.y2 - b.y1) / height:.6f}"
             for b in frame.boxes
         ]
         (out / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
