@@ -17,16 +17,10 @@ from pipeline.models.classes import CONDITIONS, GROUPS
 from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
 from pipeline.models.registry import build_model
+from pipeline.serving.python_model import merge_detections
 from pipeline.train.checkpoint import load_weights
 
 logger = logging.getLogger(__name__)
-
-
-def merge_detections(outputs: list[torch.Tensor], max_detections: int) -> torch.Tensor:
-    """Top ``max_detections`` rows by score of the concatenated ``[B, K, 6]`` outputs."""
-    rows = torch.cat(outputs, dim=1)
-    order = torch.topk(rows[..., 4], min(max_detections, rows.shape[1]), dim=1).indices
-    return torch.gather(rows, 1, order.unsqueeze(-1).expand(-1, -1, rows.shape[-1]))
 
 
 def models_of(design: str) -> tuple[str, ...]:
