@@ -106,7 +106,8 @@ def _row(name: str, run: PointRun, decode: DecodeLimit, inference_fps: float) ->
     decode_cpu_s = run.decoded / decode.frames_per_cpu_s if decode.frames_per_cpu_s else 0.0
     outside_s = run.cpu_seconds.get("driver", 0.0) + run.cpu_seconds.get("camera_actors", 0.0) - decode_cpu_s
     # Each camera asks inference for its fps times the share of frames the gate lets through.
-    passed = 1.0 - run.skipped_motion / max(run.frames_in, 1)
+    # At least one frame per window: the gate forces one through every max_skip_s, so demand is never 0.
+    passed = max(1.0 - run.skipped_motion / max(run.frames_in, 1), 1.0 / max(run.frames_in, 1))
     demand_per_camera = p.target_fps * passed
     return PipelineBenchRow(
         case=name,

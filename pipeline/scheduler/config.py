@@ -162,13 +162,22 @@ class MotionGateConfig(_Strict):
 
     enabled: bool = Field(False, description="Gate frames on motion; off sends every frame to inference.")
     downscale_width: int = Field(
-        64, ge=8, le=1920, description="Width (px) the frame is reduced to before differencing."
+        160, ge=8, le=1920, description="Width (px) the frame is reduced to before differencing."
     )
     threshold: float = Field(
         2.0,
         ge=0.0,
         le=255.0,
-        description="Mean absolute grey difference (0-255) at or above which a frame passes.",
+        description="Mean grey difference (0-255) at or above which a frame passes (a global change).",
+    )
+    pixel_threshold: int = Field(
+        15, ge=1, le=255, description="Grey difference at which one pixel counts as changed."
+    )
+    min_changed_fraction: float = Field(
+        0.001,
+        gt=0.0,
+        le=1.0,
+        description="Share of changed pixels at or above which a frame passes (a small object moving).",
     )
     max_skip_s: float = Field(
         2.0, gt=0.0, le=3600.0, description="Force inference when no frame passed for this long (s)."

@@ -2,6 +2,8 @@
 
 The comparison is against the last frame *sent to inference*, not the previous frame, so a slow change
 (a car creeping in, dusk falling) adds up until it passes instead of hiding below the threshold forever.
+A frame passes on a global change (mean grey difference) or when a small share of pixels changed clearly
+(an object far away moves, which barely moves the mean).
 A camera's first frame always passes, and a frame is forced through after ``max_skip_s`` without one, so
 a stationary object still gets fresh detections and the tracker keeps its tracks alive.
 """
@@ -78,12 +80,19 @@ class MotionGate:
             return True
         if now_s - gate.passed_at >= self.config.max_skip_s:
             gate.counts.forced += 1
-        elif float(np.abs(grey - gate.reference).mean()) < self.config.threshold:
+        elif not self._moved(np.abs(grey - gate.reference)):
             gate.counts.skipped += 1
             return False
         gate.reference, gate.passed_at = grey, now_s
         gate.counts.passed += 1
         return True
+
+    def _moved(self, difference: npt.NDArray[np.int16]) -> bool:
+        """A global change (mean) or a small object moving (share of changed pixels) passes the gate."""
+        if float(difference.mean()) >= self.config.threshold:
+            return True
+        changed = np.count_nonzero(difference >= self.config.pixel_threshold)
+        return changed >= self.config.min_changed_fraction * difference.size
 
     def counts(self, camera_id: str) -> GateCounts:
         """The counts of ``camera_id`` (all zero for an unknown camera)."""

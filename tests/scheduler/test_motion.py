@@ -37,6 +37,16 @@ def test_motion_gate_changed_frame_passes():
     assert g.should_infer("cam0", moved, 0.1)
 
 
+def test_motion_gate_small_distant_object_moving_passes():
+    g = gate()
+    frame = solid((60, 60, 60))
+    g.should_infer("cam0", frame, 0.0)
+    moved = frame.copy()
+    moved[200:212, 300:318] = 200  # a 18x12 px object, 0.09% of a 640x360 view: the mean barely moves
+    assert float(np.abs(moved.astype(int) - frame).mean()) < 2.0
+    assert g.should_infer("cam0", moved, 0.1)
+
+
 def test_motion_gate_small_noise_skipped():
     g = gate()
     frame = solid((80, 80, 80))
