@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from pipeline.cli.common import JsonOption, ModelConfigOption, console, handle_errors, model_config_from
+from pipeline.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,26 @@ CacheOption = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Cache folder (default $CAMFLEET_CACHE_DIR or ~/.cache/camfleet)."),
 ]
+CameraSizeOption = Annotated[
+    str,
+    typer.Option(
+        "--camera-size",
+        help="Synthetic data: render frames at this camera size (WxH) and stretch them to the input, as the "
+        "pipeline does; 'square' renders square frames.",
+    ),
+]
+
+
+def _camera_size(value: str) -> tuple[int, int] | None:
+    if value == "square":
+        return None
+    try:
+        width, height = (int(part) for part in value.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--camera-size {value!r}: use WxH (e.g. 640x360) or 'square'") from None
+    return width, height
+
+
 InputSizeOption = Annotated[
     int | None, typer.Option("--input-size", help="Override the config's input size.")
 ]
@@ -46,15 +67,28 @@ InputSizeOption = Annotated[
 def train_command(
     design: Annotated[str, typer.Option("--design", help=f"Design to train: {', '.join(_DESIGNS)}.")] = "all",
     data: DataOption = "synthetic",
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps per training plan.")] = 300,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 24,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak AdamW learning rate.")] = 2e-3,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps per training plan.")] = 600,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Frames per step.")] = 16,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak AdamW learning rate.")] = 6e-3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights, batches and augmentation.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 2,
     crop: Annotated[
         int,
         typer.Option("--crop", min=0, help="Train on random square crops of this side (0: whole frames)."),
-    ] = 0,
+    ] = 128,
+    min_radius: Annotated[
+        int, typer.Option("--min-radius", min=0, help="Smallest heatmap Gaussian radius, in grid cells.")
+    ] = 1,
+    shared_start: Annotated[
+        float,
+        typer.Option(
+            "--shared-start",
+            min=0.0,
+            max=0.95,
+            help="Condition specialists: share of the steps trained as one model on every frame first.",
+        ),
+    ] = 0.75,
+    camera_size: CameraSizeOption = "640x360",
     images: ImagesOption = 1000,
     input_size: InputSizeOption = None,
     model_config: ModelConfigOption = None,
@@ -81,9 +115,22 @@ def train_command(
 
     plans_for(design)  # an unknown design fails here, before any data is generated
     config = model_config_from(model_config, input_size)
-    settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, seed=seed, threads=threads, crop=crop)
+    settings = TrainSettings(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        threads=threads,
+        crop=crop,
+        min_radius=min_radius,
+        shared_start=shared_start,
+    )
     root = resolve_data(
-        data, cache_dir=cache_dir or default_cache_dir(), images=images, size=config.input_size
+        data,
+        cache_dir=cache_dir or default_cache_dir(),
+        images=images,
+        size=config.input_size,
+        source=_camera_size(camera_size),
     )
     samples = load_split(root, "train", size=config.input_size)
     results = train_design(config, design, samples, out, settings, resume=resume)
@@ -115,6 +162,7 @@ def eval_command(
         "runs/train"
     ),
     data: DataOption = "synthetic",
+    camera_size: CameraSizeOption = "640x360",
     images: ImagesOption = 1000,
     input_size: InputSizeOption = None,
     model_config: ModelConfigOption = None,
@@ -143,7 +191,11 @@ def eval_command(
     names = designs_for("all" if all_designs else design)  # fails fast on an unknown design
     config = model_config_from(model_config, input_size)
     root = resolve_data(
-        data, cache_dir=cache_dir or default_cache_dir(), images=images, size=config.input_size
+        data,
+        cache_dir=cache_dir or default_cache_dir(),
+        images=images,
+        size=config.input_size,
+        source=_camera_size(camera_size),
     )
     samples = load_split(root, "val", size=config.input_size)
     results = [evaluate_design(config, name, samples, weights) for name in names]

@@ -63,14 +63,24 @@ def synthetic_dataset(
     return root
 
 
-def resolve_data(data: str, *, cache_dir: Path, images: int, size: int, seed: int = 0) -> Path:
+def resolve_data(
+    data: str,
+    *,
+    cache_dir: Path,
+    images: int,
+    size: int,
+    seed: int = 0,
+    source: tuple[int, int] | None = None,
+) -> Path:
     """The data set folder meant by ``--data`` (``synthetic`` or a path).
+
+    ``source`` is the camera frame size synthetic frames are rendered at (see :func:`synthetic_dataset`).
 
     Raises:
         ConfigError: if a path is given that is not a folder.
     """
     if data == SYNTHETIC:
-        return synthetic_dataset(cache_dir, images=images, size=size, seed=seed)
+        return synthetic_dataset(cache_dir, images=images, size=size, seed=seed, source=source)
     root = Path(data)
     if not root.is_dir():
         raise ConfigError(f"--data {data}: not a folder; pass 'synthetic' or a YOLO data set folder")
