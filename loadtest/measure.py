@@ -106,7 +106,7 @@ def _counters(pipeline: Pipeline) -> dict[str, Any]:
         "skipped": sum(c.frames_skipped_motion for c in cameras),
         "decoded": sum(s.decoded for s in fleet.values()),
         "decode_drops": sum(s.dropped for s in fleet.values()),
-        "batcher_drops": batcher.dropped_queue_full + batcher.dropped_inference_error,
+        "batcher_drops": batcher.dropped_queue_full + batcher.dropped_stale + batcher.dropped_inference_error,
         "errors": batcher.request_errors,
         "batches": dict(batcher.batch_sizes),
     }

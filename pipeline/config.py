@@ -122,6 +122,13 @@ class TritonConfig(_Strict):
     timeout_s: float = Field(10.0, gt=0, le=600, description="Per-request timeout.")
     max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request.")
     max_in_flight: int = Field(4, ge=1, le=256, description="Most requests in flight per model.")
+    max_frame_age_s: float = Field(
+        1.0,
+        gt=0.05,
+        le=60,
+        description="Frames that waited longer for inference are dropped (counted): under overload a live "
+        "camera wants its newest frame, and latency stays bounded.",
+    )
 
 
 class RayConfig(_Strict):

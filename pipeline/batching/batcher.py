@@ -3,7 +3,8 @@
 A frame that the scheduler routed to model M waits in M's queue until the queue holds ``max_batch`` frames
 or its oldest frame has waited ``max_delay_s``; the batch then goes to Triton as one request. At most
 ``max_in_flight`` requests per model are outstanding; while a model is saturated its queue keeps only the
-newest ``max_queue`` frames and counts the rest as dropped (a live camera wants the latest frame).
+newest ``max_queue`` frames, and frames that waited longer than ``max_age_s`` are dropped before they are
+sent: both counted. Under overload a live camera wants its newest frame, and latency stays bounded.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class BatcherStats:
     frames_in: int = 0
     frames_done: int = 0
     dropped_queue_full: int = 0
+    dropped_stale: int = 0
     dropped_inference_error: int = 0
     requests: int = 0
     request_errors: int = 0
@@ -78,16 +80,20 @@ class ModelBatcher(Generic[T]):
         max_delay_s: float = 0.02,
         max_in_flight: int = 2,
         max_queue: int = 256,
+        max_age_s: float = 1.0,
     ) -> None:
         if max_batch < 1 or max_in_flight < 1 or max_queue < max_batch or max_delay_s < 0:
             raise ValueError(
                 "need max_batch >= 1, max_in_flight >= 1, max_queue >= max_batch, max_delay_s >= 0"
             )
+        if max_age_s <= max_delay_s:
+            raise ValueError(f"max_age_s ({max_age_s}) must exceed max_delay_s ({max_delay_s})")
         self._submit = submit
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.max_in_flight = max_in_flight
         self.max_queue = max_queue
+        self.max_age_s = max_age_s
         self._queues: dict[str, deque[tuple[float, RoutedFrame[T]]]] = {}
         self._in_flight: dict[str, list[_InFlight[T]]] = {}
         self.stats = BatcherStats()
@@ -139,6 +145,9 @@ class ModelBatcher(Generic[T]):
         now = time.monotonic() if now is None else now
         results = self._collect()
         for model, queue in self._queues.items():
+            while queue and now - queue[0][0] > self.max_age_s:
+                queue.popleft()
+                self.stats.dropped_stale += 1
             requests = self._in_flight.setdefault(model, [])
             while queue and len(requests) < self.max_in_flight:
                 full = len(queue) >= self.max_batch

@@ -21,18 +21,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import ray
 
 from pipeline.batching import InferenceResult, ModelBatcher, RoutedFrame
 from pipeline.config import CameraConfig, PipelineConfig
 from pipeline.control.bridge import ControlBridge
-from pipeline.events.decode import decode_detections
 from pipeline.events.sink import RedisEventSink
-from pipeline.events.tracker import CameraTracker
 from pipeline.ingest.frames import Frame
 from pipeline.models.model_config import ModelConfig
 from pipeline.runtime.cameras import CameraFleet
+from pipeline.runtime.event_stage import EventStage
 from pipeline.runtime.stats import PipelineStats
 from pipeline.scheduler.base import CameraLocation, Observation
 from pipeline.scheduler.config import PolicyConfig
@@ -76,18 +74,16 @@ class Pipeline:
         self.scheduler_policy: str = config.scheduler.policy.type
         self.motion = MotionGate(config.scheduler.motion)
         self._wake = threading.Event()
-        # Detections counted in the stats: those confident enough to start a track, not ByteTrack's low pass.
-        self._confident = config.events.track_threshold
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             self._submit,
             max_batch=config.triton.max_batch,
             max_in_flight=config.triton.max_in_flight,
+            max_age_s=config.triton.max_frame_age_s,
         )
         self.stats = PipelineStats()
-        self._trackers: dict[str, CameraTracker] = {}
+        self.events = EventStage(config.events, input_size=model_config.input_size, sink=sink)
         self._locations: dict[str, CameraLocation | None] = {}
         self._fps_credit: dict[str, float] = {}
-        self._last_frame_id: dict[str, int] = {}
         self._takes: dict[Any, Any] = {}  # actor handle -> outstanding take_batch ref
         self._stats_ref: list[Any] = []
         self._stats_due = 0.0
@@ -113,9 +109,7 @@ class Pipeline:
         self.fleet.stop()
         self._takes.clear()
         self._handle_results(self.batcher.drain(drain_timeout_s))
-        for camera_id, tracker in list(self._trackers.items()):
-            self._publish(camera_id, tracker.close())
-        self._trackers.clear()
+        self.events.close_all()
         if not self.sink.flush(drain_timeout_s):
             logger.warning("events still buffered after %.0f s: %s", drain_timeout_s, self.sink.stats())
 
@@ -212,9 +206,7 @@ class Pipeline:
         self.fleet.remove(camera_id)
         self.scheduler.remove_stream(camera_id)
         self.motion.forget(camera_id)
-        tracker = self._trackers.pop(camera_id, None)
-        if tracker is not None:
-            self._publish(camera_id, tracker.close())
+        self.events.close(camera_id)
         self.stats.cameras.pop(camera_id, None)
 
     def _route(self, frame: Frame, now: float) -> None:
@@ -254,45 +246,16 @@ class Pipeline:
         now = time.monotonic()
         for result in results:
             frame = result.frame.meta
-            if frame.frame_id <= self._last_frame_id.get(frame.camera_id, -1):
-                continue  # an older frame overtaken by a newer one (two models in flight after a switch)
-            self._last_frame_id[frame.camera_id] = frame.frame_id
             camera = self.fleet.cameras.get(frame.camera_id)
-            if camera is None:
+            if camera is None:  # removed while its frames were in flight
                 continue
             wait_ms = (now - frame.capture_ts) * 1000
             self._inference_wait_ms += _QUEUE_EWMA * (wait_ms - self._inference_wait_ms)
-            detections = decode_detections(
-                result.detections,
-                input_size=self.model_config.input_size,
-                frame_size=frame.source_size,
-                score_threshold=self.config.events.score_threshold,
-            )
-            tracker = self._trackers.get(frame.camera_id)
-            if tracker is None:
-                tracker = CameraTracker(
-                    frame.camera_id,
-                    model=result.frame.model,
-                    fps=camera.fps,
-                    events=self.config.events,
-                    camera=camera.events,
-                )
-                self._trackers[frame.camera_id] = tracker
-            tracker.model = result.frame.model
-            events = tracker.update(detections, frame_time=frame.wall_time, frame_size=frame.source_size)
-            self._publish(frame.camera_id, events)
-            scores = np.asarray(
-                detections.confidence if detections.confidence is not None else (), np.float32
-            )
-            self.stats.camera(frame.camera_id).record_result(
-                latency_ms=wait_ms, detections=int(np.count_nonzero(scores >= self._confident)), now=now
-            )
-
-    def _publish(self, camera_id: str, events: list[Any]) -> None:
-        if events:
-            self.sink.publish(events)
-            if camera_id in self.stats.cameras:
-                self.stats.cameras[camera_id].events += len(events)
+            confident = self.events.handle(camera, frame, result.frame.model, result.detections)
+            if confident is not None:
+                live = self.stats.camera(frame.camera_id)
+                live.record_result(latency_ms=wait_ms, detections=confident, now=now)
+                live.events = self.events.published.get(frame.camera_id, 0)
 
     def _refresh_camera_stats(self, now: float) -> None:
         """Read the actors' counters without blocking the loop: ask now, read on a later step."""

@@ -93,7 +93,9 @@ def test_batcher_failed_request_counted_not_raised():
 
 def test_batcher_queue_bounded_drops_oldest_and_counts():
     server = ManualServer()
-    batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=2, max_delay_s=9, max_queue=4)
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit, max_batch=2, max_delay_s=9, max_queue=4, max_age_s=60
+    )
     for value in range(7):
         batcher.add(_frame("m", value), now=0.0)
     assert batcher.stats.dropped_queue_full == 3
@@ -105,3 +107,18 @@ def test_batcher_queue_bounded_drops_oldest_and_counts():
 def test_batcher_invalid_settings_rejected():
     with pytest.raises(ValueError):
         ModelBatcher(ManualServer().submit, max_batch=8, max_queue=4)
+
+
+def test_batcher_stale_frames_dropped_and_counted():
+    server = ManualServer()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit, max_batch=2, max_delay_s=0.0, max_in_flight=1, max_age_s=1.0
+    )
+    for value in range(4):
+        batcher.add(_frame("m", value), now=0.0)
+    batcher.poll(now=0.0)  # frames 0 and 1 go out; 2 and 3 wait for the model
+    batcher.add(_frame("m", 4), now=1.5)
+    server.answer(0)
+    batcher.poll(now=1.6)  # 2 and 3 waited 1.6 s: dropped; 4 is fresh and goes out
+    assert batcher.stats.dropped_stale == 2
+    assert [int(images[0, 0, 0, 0]) for _, images, _ in server.requests] == [0, 4]
