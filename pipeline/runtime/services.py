@@ -21,7 +21,7 @@ from pipeline.errors import ServingError
 from pipeline.events.config import RedisConfig
 from pipeline.events.redis_server import EmbeddedRedis
 from pipeline.events.sink import RedisEventSink
-from pipeline.models.designs import get_design
+from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
 from pipeline.serving.client import TritonClient
 from pipeline.serving.launcher import TritonServer
 
@@ -60,11 +60,14 @@ def models_to_load(config: PipelineConfig) -> list[str]:
 
 
 def missing_weights(repository: Path, models: list[str]) -> list[str]:
-    """The python-backend models among ``models`` that have no exported ``1/model.pt`` in ``repository``."""
+    """The model families among ``models`` with no exported ``1/model.pt`` in ``repository``.
+
+    Ensembles and the merge model have no weights of their own.
+    """
     return [
         m
         for m in models
-        if (repository / m / "1" / "model.py").exists() and not (repository / m / "1" / "model.pt").exists()
+        if m not in ENSEMBLES and m != MERGE_MODEL and not (repository / m / "1" / "model.pt").exists()
     ]
 
 
