@@ -111,18 +111,20 @@ def bench_models(
     needed = sorted({model for name in names for model in get_design(name).required_models})
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(CPU.torch_threads)
-    with tempfile.TemporaryDirectory(prefix="camfleet-bench-") as scratch:
-        if repository is None:
-            repository = Path(scratch) / "repository"
-            export_repository(config, repository, models=needed)
-        with (
-            TritonServer(repository, models=needed) as server,
-            TritonClient(server.grpc_url, use_shared_memory=False) as grpc,
-            TritonClient(server.grpc_url, use_shared_memory=True) as shm,
-        ):
-            clients: dict[Transport, TritonClient] = {"grpc": grpc, "shm": shm}
-            rows: list[BenchRow] = []
-            for name in track(names, description="bench models", disable=not show_progress):
-                rows.extend(_bench_design(name, repository, config, batches, clients, seconds))
-    torch.set_num_threads(previous_threads)
+    try:
+        with tempfile.TemporaryDirectory(prefix="camfleet-bench-") as scratch:
+            if repository is None:
+                repository = Path(scratch) / "repository"
+                export_repository(config, repository, models=needed)
+            with (
+                TritonServer(repository, models=needed) as server,
+                TritonClient(server.grpc_url, use_shared_memory=False) as grpc,
+                TritonClient(server.grpc_url, use_shared_memory=True) as shm,
+            ):
+                clients: dict[Transport, TritonClient] = {"grpc": grpc, "shm": shm}
+                rows: list[BenchRow] = []
+                for name in track(names, description="bench models", disable=not show_progress):
+                    rows.extend(_bench_design(name, repository, config, batches, clients, seconds))
+    finally:
+        torch.set_num_threads(previous_threads)
     return rows

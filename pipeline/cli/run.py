@@ -171,9 +171,10 @@ def demo_command(
 
     Example: camfleet demo --seconds 60 --cameras 4
     """
-    from pipeline.runtime.demo import cache_dir, demo_config, demo_repository
+    from pipeline.runtime.demo import demo_config, demo_repository
+    from pipeline.train.data import default_cache_dir
 
-    cache = cache_dir()
+    cache = default_cache_dir()
     config = demo_config(cameras, redis_url=redis_url, design=design, cache_dir=cache)
     repository = demo_repository(config, load_model_config(), cache)
     run_pipeline(config, seconds=seconds, repository=repository, live=not as_json, as_json=as_json)

@@ -58,6 +58,19 @@ def _camera_size(value: str) -> tuple[int, int] | None:
     return width, height
 
 
+def _data_root(data: str, cache_dir: Path | None, images: int, size: int, camera_size: str) -> Path:
+    """The data set ``--data`` names, generated into the cache first when it is ``synthetic``."""
+    from pipeline.train.data import default_cache_dir, resolve_data
+
+    return resolve_data(
+        data,
+        cache_dir=cache_dir or default_cache_dir(),
+        images=images,
+        size=size,
+        source=_camera_size(camera_size),
+    )
+
+
 InputSizeOption = Annotated[
     int | None, typer.Option("--input-size", help="Override the config's input size.")
 ]
@@ -109,7 +122,7 @@ def train_command(
 
       camfleet train --design specialists-groups --data ~/data/my_yolo --input-size 320 --resume
     """
-    from pipeline.train.data import default_cache_dir, load_split, resolve_data
+    from pipeline.train.data import load_split
     from pipeline.train.plan import plans_for
     from pipeline.train.trainer import TrainSettings, train_design
 
@@ -125,13 +138,7 @@ def train_command(
         min_radius=min_radius,
         shared_start=shared_start,
     )
-    root = resolve_data(
-        data,
-        cache_dir=cache_dir or default_cache_dir(),
-        images=images,
-        size=config.input_size,
-        source=_camera_size(camera_size),
-    )
+    root = _data_root(data, cache_dir, images, config.input_size, camera_size)
     samples = load_split(root, "train", size=config.input_size)
     results = train_design(config, design, samples, out, settings, resume=resume)
     table = Table(title=f"training ({len(samples)} frames from {root}, input {config.input_size}px)")
@@ -183,20 +190,14 @@ def eval_command(
 
       camfleet eval --all --data ~/data/my_yolo --input-size 320 --out reports/mine
     """
-    from pipeline.train.data import default_cache_dir, load_split, resolve_data
+    from pipeline.train.data import load_split
     from pipeline.train.evaluate import evaluate_design
     from pipeline.train.plan import designs_for
     from pipeline.train.report import accuracy_markdown, write_accuracy_report
 
     names = designs_for("all" if all_designs else design)  # fails fast on an unknown design
     config = model_config_from(model_config, input_size)
-    root = resolve_data(
-        data,
-        cache_dir=cache_dir or default_cache_dir(),
-        images=images,
-        size=config.input_size,
-        source=_camera_size(camera_size),
-    )
+    root = _data_root(data, cache_dir, images, config.input_size, camera_size)
     samples = load_split(root, "val", size=config.input_size)
     results = [evaluate_design(config, name, samples, weights) for name in names]
     meta = {

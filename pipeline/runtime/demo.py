@@ -9,7 +9,6 @@ from pipeline.config import PipelineConfig
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig
 from pipeline.runtime.services import missing_weights, models_to_load
-from pipeline.train.data import default_cache_dir
 from pipeline.train.demo import ensure_demo_weights
 from pipeline.world.clips import Schedule, write_clip
 
@@ -70,8 +69,3 @@ def demo_repository(config: PipelineConfig, model_config: ModelConfig, cache_dir
     if missing_weights(repository, needed) or not repository.exists():
         export_repository(model_config, repository, weights=weights, models=needed)
     return repository
-
-
-def cache_dir() -> Path:
-    """The cache folder (clips, data sets, weights)."""
-    return default_cache_dir()
