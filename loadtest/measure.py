@@ -1,35 +1,34 @@
 """The measurement core shared by the load tester and ``camfleet bench pipeline``: one pipeline point.
 
-:func:`measure_point` runs the real :class:`~pipeline.runtime.pipeline.Pipeline` on already running
-services for a warm-up, then for a measured window, and turns the difference of every counter over that
-window into a :class:`~loadtest.schema.SweepPoint` plus the raw figures the benchmark needs (CPU seconds,
-decoded frames). The loop is driven here, on this thread, so counters are read between steps.
+:func:`measure_point` starts a real fleet (controller and camera workers) on already running services,
+lets it warm up, then reads the workers' cumulative counters at both ends of a measured window and turns
+their difference into a :class:`~pipeline.report_schema.SweepPoint` plus the raw figures the benchmark needs
+(CPU seconds per process group, decoded frames). Latency percentiles come from the window's share of the
+workers' latency histograms. This process only reads counters: no frame passes through it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import ray
 
 from loadtest.resources import ResourceSampler, driver_pids, with_children
-from loadtest.schema import ModelServerStats, SweepPoint
 from pipeline.config import PipelineConfig
 from pipeline.errors import InferenceError
 from pipeline.models.model_config import ModelConfig
-from pipeline.runtime.pipeline import Pipeline
+from pipeline.report_schema import MEETS_TARGET, ModelServerStats, SweepPoint
+from pipeline.runtime.fleet import start_fleet
 from pipeline.runtime.services import RunningServices
 from pipeline.serving.client import ModelStatistics, TritonClient
+from pipeline.status import FleetStatus
+from pipeline.worker.live_stats import histogram_delta, histogram_percentile
 
 logger = logging.getLogger(__name__)
 
-MEETS_TARGET = 0.95
 _CALL_TIMEOUT_S = 30.0
 _DRAIN_S = 5.0
 _FIRST_RESULT_S = 30.0
@@ -87,41 +86,54 @@ def stats_delta(
     return rows
 
 
-def _actor_pids(pipeline: Pipeline) -> list[int]:
-    refs = [g.actor.__ray_call__.remote(lambda _self: os.getpid()) for g in pipeline.fleet.groups]
-    return [int(pid) for pid in ray.get(refs, timeout=_CALL_TIMEOUT_S)]
-
-
 def _redis_pid(running: RunningServices) -> int | None:
     return running.redis_server.pid if running.redis_server is not None else None
 
 
-def _counters(pipeline: Pipeline) -> dict[str, Any]:
-    cameras = pipeline.stats.cameras.values()
-    fleet = pipeline.fleet.stats()
-    batcher = pipeline.batcher.stats
-    return {
-        "inferred": {c.camera_id: c.frames_inferred for c in cameras},
-        "frames_in": sum(c.frames_in for c in cameras),
-        "skipped": sum(c.frames_skipped_motion for c in cameras),
-        "decoded": sum(s.decoded for s in fleet.values()),
-        "decode_drops": sum(s.dropped for s in fleet.values()),
-        "batcher_drops": batcher.dropped_queue_full + batcher.dropped_stale + batcher.dropped_inference_error,
-        "errors": batcher.request_errors,
-        "batches": dict(batcher.batch_sizes),
-    }
+@dataclass(frozen=True)
+class _Reading:
+    """Totals of the fleet at one moment (every counter is cumulative)."""
+
+    inferred: dict[str, int]
+    latency: dict[int, int]
+    frames_in: int
+    skipped: int
+    decoded: int
+    decode_drops: int
+    batcher_drops: int
+    errors: int
+    batches: dict[int, int]
+
+    @classmethod
+    def of(cls, status: FleetStatus) -> _Reading:
+        workers = status.live_workers()
+        latency: dict[int, int] = {}
+        batches: dict[int, int] = {}
+        for camera in status.cameras:
+            for index, count in camera.latency_counts.items():
+                latency[index] = latency.get(index, 0) + count
+        for worker in workers:
+            for size, count in worker.batcher.batch_sizes.items():
+                batches[size] = batches.get(size, 0) + count
+        return cls(
+            inferred={c.camera_id: c.frames_inferred for c in status.cameras},
+            latency=latency,
+            frames_in=sum(c.frames_in for c in status.cameras),
+            skipped=sum(c.frames_skipped_motion for c in status.cameras),
+            decoded=sum(c.frames_decoded for c in status.cameras),
+            decode_drops=sum(c.dropped_decode_queue for c in status.cameras),
+            batcher_drops=sum(
+                w.batcher.dropped_queue_full + w.batcher.dropped_stale + w.batcher.dropped_inference_error
+                for w in workers
+            ),
+            errors=sum(w.batcher.request_errors for w in workers),
+            batches=batches,
+        )
 
 
-def _all_flowing(pipeline: Pipeline, cameras: int) -> bool:
-    inferred = [c.frames_inferred for c in pipeline.stats.cameras.values()]
+def _all_flowing(status: FleetStatus, cameras: int) -> bool:
+    inferred = [c.frames_inferred for c in status.cameras]
     return len(inferred) == cameras and min(inferred, default=0) > 0
-
-
-def _step_until(pipeline: Pipeline, deadline: float, tick: Callable[[], None] | None) -> None:
-    while time.monotonic() < deadline:
-        pipeline.step()
-        if tick is not None:
-            tick()
 
 
 def measure_point(
@@ -132,45 +144,52 @@ def measure_point(
     warmup_s: float,
     duration_s: float,
     models: list[str],
-    tick: Callable[[], None] | None = None,
 ) -> PointRun:
-    """Run ``config``'s cameras through a fresh pipeline and measure the window after ``warmup_s``."""
-    pipeline = Pipeline(config, model_config=model_config, triton=running.triton, sink=running.sink)
+    """Run ``config``'s cameras through a fresh fleet and measure the window after ``warmup_s``."""
+    fleet = start_fleet(
+        config,
+        input_size=model_config.input_size,
+        triton_urls=running.triton_urls,
+        redis_url=running.redis_url,
+    )
     target = min(c.fps for c in config.cameras)
     try:
-        pipeline.start()
-        _step_until(pipeline, time.monotonic() + warmup_s, tick)
-        # Actors open streams and Triton runs its first batch slowly: measure only a flowing pipeline.
+        time.sleep(warmup_s)
+        # Workers open streams and Triton runs its first batch slowly: measure only a flowing fleet.
         first_deadline = time.monotonic() + _FIRST_RESULT_S
-        while time.monotonic() < first_deadline and not _all_flowing(pipeline, len(config.cameras)):
-            _step_until(pipeline, time.monotonic() + 0.1, tick)
+        status = fleet.refresh()
+        while time.monotonic() < first_deadline and not _all_flowing(status, len(config.cameras)):
+            time.sleep(0.2)
+            status = fleet.refresh()
+        controller_pid, _ = fleet.controller_cpu()
         components = {
             "driver": driver_pids(),
-            "camera_actors": _actor_pids(pipeline),
+            "controller": [controller_pid],
+            "camera_workers": sorted({w.pid for w in status.live_workers()}),
             "triton": with_children(running.triton_server.pid if running.triton_server else None),
             "redis": with_children(_redis_pid(running)),
         }
         sampler = ResourceSampler(components)
-        before, server0 = _counters(pipeline), model_stats(running.triton, models)
-        for camera in pipeline.stats.cameras.values():
-            camera.latencies_ms.clear()
+        before, server0 = _Reading.of(fleet.refresh()), model_stats(running.triton, models)
         sampler.start()
         t0 = time.monotonic()
-        _step_until(pipeline, t0 + duration_s, tick)
+        time.sleep(duration_s)
+        after_status = fleet.refresh()
         seconds = time.monotonic() - t0
         usage = sampler.stop()
-        after, server1 = _counters(pipeline), model_stats(running.triton, models)
-        latencies = np.array([v for c in pipeline.stats.cameras.values() for v in c.latencies_ms])
+        after, server1 = _Reading.of(after_status), model_stats(running.triton, models)
     finally:
-        pipeline.stop(drain_timeout_s=_DRAIN_S)
-    per_camera = [after["inferred"][c] - before["inferred"].get(c, 0) for c in after["inferred"]]
+        fleet.stop(drain_timeout_s=_DRAIN_S)
+    per_camera = [after.inferred[c] - before.inferred.get(c, 0) for c in after.inferred]
     inferred = sum(per_camera)
     per_camera_fps = float(np.mean(per_camera)) / seconds if per_camera else 0.0
+    window = histogram_delta(after.latency, before.latency)
 
     def pct(q: float) -> float | None:
-        return round(float(np.percentile(latencies, q)), 1) if latencies.size else None
+        value = histogram_percentile(window, q)
+        return None if math.isnan(value) else round(value, 1)
 
-    batches = {k: v - before["batches"].get(k, 0) for k, v in after["batches"].items()}
+    batches = histogram_delta(after.batches, before.batches)
     point = SweepPoint(
         cameras=len(config.cameras),
         target_fps=target,
@@ -180,8 +199,9 @@ def measure_point(
         latency_p50_ms=pct(50),
         latency_p95_ms=pct(95),
         latency_p99_ms=pct(99),
-        dropped_frames=sum(max(0, after[k] - before[k]) for k in ("decode_drops", "batcher_drops")),
-        errors=max(0, after["errors"] - before["errors"]),
+        dropped_frames=max(0, after.decode_drops - before.decode_drops)
+        + max(0, after.batcher_drops - before.batcher_drops),
+        errors=max(0, after.errors - before.errors),
         cpu_percent=usage.cpu_percent,
         rss_mb=usage.rss_mb,
         models=stats_delta(server0, server1),
@@ -191,9 +211,9 @@ def measure_point(
         point=point,
         seconds=seconds,
         inferred=inferred,
-        frames_in=after["frames_in"] - before["frames_in"],
-        skipped_motion=after["skipped"] - before["skipped"],
-        decoded=after["decoded"] - before["decoded"],
-        batch_sizes={k: v for k, v in batches.items() if v > 0},
+        frames_in=after.frames_in - before.frames_in,
+        skipped_motion=after.skipped - before.skipped,
+        decoded=after.decoded - before.decoded,
+        batch_sizes=batches,
         cpu_seconds=usage.cpu_seconds,
     )

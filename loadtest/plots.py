@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from loadtest.schema import LoadTestReport  # noqa: E402
+from pipeline.report_schema import LoadTestReport  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 from loadtest.plots import predicted_fps, write_plots
 from loadtest.report import build_report, details, versus_naive
 from loadtest.runner import LoadTestOutcome
-from loadtest.schema import LoadTestReport
 from pipeline.errors import CamfleetError
+from pipeline.report_schema import LoadTestReport
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Turn a load test's outcome into ``report.json``: knee and binding limit per design, and a conclusion.
 
-The report is a :class:`~loadtest.schema.LoadTestReport`.
+The report is a :class:`~pipeline.report_schema.LoadTestReport`.
 
 Figures the schema has no field for (inference at batch 1, the batch the pipeline ran at, the efficiency
 ratios, skipped camera counts) go to ``details.json`` beside the report.
@@ -16,7 +16,7 @@ from typing import Any, Literal
 import psutil
 
 from loadtest.runner import DesignSweep, LoadTestOutcome
-from loadtest.schema import DesignResult, Limits, LoadTestReport
+from pipeline.report_schema import DesignResult, Limits, LoadTestReport
 
 logger = logging.getLogger(__name__)
 

@@ -72,10 +72,15 @@ def clip_dir(settings: LoadTestSettings) -> Path:
 
 
 def pipeline_config(
-    settings: LoadTestSettings, design: str, cameras: list[SimulatedCamera], *, motion_gate: bool = False
+    settings: LoadTestSettings,
+    design: str,
+    cameras: list[SimulatedCamera],
+    *,
+    motion_gate: bool = False,
+    cameras_per_worker: int = 8,
 ) -> PipelineConfig:
     """The pipeline config of one point: each camera with its fixed condition, static routing."""
-    in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else 4
+    in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else 2
     return PipelineConfig.model_validate(
         {
             "design": design,
@@ -84,11 +89,9 @@ def pipeline_config(
                 for c in cameras
             ],
             "scheduler": {"policy": {"type": "static"}, "motion": {"enabled": motion_gate}},
-            "triton": {
-                "max_batch": settings.client_max_batch,
-                "max_in_flight": in_flight,
-                "shared_memory": settings.shared_memory,
-            },
+            "batching": {"max_batch": settings.client_max_batch, "max_in_flight": in_flight},
+            "triton": {"shared_memory": settings.shared_memory},
+            "ray": {"cameras_per_worker": cameras_per_worker},
             "control": {"enabled": False},
         }
     )
@@ -160,7 +163,7 @@ def _sweep_design(
                     [c.url for c in simulator.cameras],
                     conditions,
                     design,
-                    running.triton.url,
+                    running.triton_urls[0],
                     size,
                     warmup_s=min(settings.warmup_s, 1.0),
                     duration_s=settings.baseline_s,

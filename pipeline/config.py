@@ -13,16 +13,13 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
 from pipeline.events.config import CameraEventsConfig, EventsConfig, RedisConfig
 from pipeline.models.designs import DESIGNS
 from pipeline.scheduler.config import SchedulerConfig
 
-DesignName = Literal[
-    "monolith", "specialists-condition", "specialists-groups", "shared-condition", "shared-groups"
-]
 Condition = Literal["day", "dusk", "night"]
 
 
@@ -109,19 +106,50 @@ class CameraConfig(_Strict):
 
 
 class TritonConfig(_Strict):
-    """The model server: embedded (started by camfleet) or an existing one."""
+    """The model servers: embedded (started by camfleet) or running ones, balanced by the workers."""
 
-    url: str | None = Field(
-        None, description="gRPC host:port of a running Triton; None starts the embedded one."
+    urls: list[str] = Field(
+        default_factory=list,
+        description="gRPC host:port of each running Triton; one DNS name (a Kubernetes headless Service) is "
+        "resolved to every address behind it and re-resolved while running. Empty starts the embedded one.",
     )
     model_repository: Path = Field(Path("triton_models"), description="Repository for the embedded server.")
     model_config_name: str | None = Field(None, description="Per-hardware config, e.g. gpu.")
-    shared_memory: bool = Field(
-        True, description="Pass frames through system shared memory (same host only)."
+    shared_memory: bool | None = Field(
+        None,
+        description="Pass frames through system shared memory; None = when the server is on the worker's "
+        "host (detected, and dropped for gRPC payloads if the server cannot open the region).",
     )
     timeout_s: float = Field(10.0, gt=0, le=600, description="Per-request timeout.")
+    health_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often each worker checks every server's readiness."
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _host_port(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            host, _, port = url.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{url!r} is not host:port (e.g. 127.0.0.1:8001)")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a Triton URL appears twice")
+        return urls
+
+
+class BatchingConfig(_Strict):
+    """How a worker groups its cameras' frames into Triton requests, per model."""
+
+    window_s: float = Field(
+        0.01,
+        ge=0,
+        le=1.0,
+        description="Longest a frame waits for others to share its request (a full batch goes at once).",
+    )
     max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request.")
-    max_in_flight: int = Field(4, ge=1, le=256, description="Most requests in flight per model.")
+    max_in_flight: int = Field(
+        2, ge=1, le=64, description="Most requests one worker keeps in flight per model."
+    )
     max_frame_age_s: float = Field(
         1.0,
         gt=0.05,
@@ -130,24 +158,34 @@ class TritonConfig(_Strict):
         "camera wants its newest frame, and latency stays bounded.",
     )
 
+    @model_validator(mode="after")
+    def _age_exceeds_window(self) -> BatchingConfig:
+        if self.max_frame_age_s <= self.window_s:
+            raise ValueError("max_frame_age_s must exceed window_s")
+        return self
+
 
 class RayConfig(_Strict):
-    """Where Ray runs."""
+    """Where Ray runs, and how cameras are spread over camera workers."""
 
     address: str | None = Field(None, description="Address of a Ray cluster; None starts a local one.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; None = all.")
     object_store_mb: int = Field(256, ge=64, description="Object store size of a local Ray, MB.")
-    cameras_per_actor: int = Field(
-        8, ge=1, le=256, description="Cameras decoded by one camera actor (fewer actors, fewer Ray calls)."
+    cameras_per_worker: int = Field(
+        8, ge=1, le=256, description="Cameras one camera worker decodes, batches and tracks."
     )
-    camera_actor_cpus: float = Field(
+    worker_cpus: float = Field(
         0.0,
         ge=0,
         le=64,
         description=(
-            "CPUs each camera actor reserves. 0 packs any number of actors on a small machine; on a cluster "
-            "set it so the Ray autoscaler adds decode workers as cameras are added."
+            "CPUs each camera worker reserves. 0 packs any number of workers on a small machine; on a "
+            "cluster set it so the Ray autoscaler adds nodes as cameras are added."
         ),
+    )
+    health_interval_s: float = Field(1.0, gt=0, le=60, description="How often the controller pings workers.")
+    ping_timeout_s: float = Field(
+        3.0, gt=0, le=120, description="A worker that does not answer a ping within this is replaced."
     )
 
 
@@ -163,7 +201,7 @@ class ControlConfig(_Strict):
 class PipelineConfig(_Strict):
     """The whole ``cameras.yaml``."""
 
-    design: DesignName = Field("monolith", description="Network design to serve.")
+    design: str = Field("monolith", description="Network design to serve (camfleet models designs).")
     model_config_path: Path | None = Field(
         None, alias="model_config", description="Model-size YAML; None = the shipped default."
     )
@@ -171,11 +209,19 @@ class PipelineConfig(_Strict):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description="Per-stream policy.")
     events: EventsConfig = Field(default_factory=EventsConfig, description="Tracking and events.")
     redis: RedisConfig = Field(default_factory=RedisConfig, description="Event sink.")
-    triton: TritonConfig = Field(default_factory=TritonConfig, description="Model server.")
+    triton: TritonConfig = Field(default_factory=TritonConfig, description="Model servers.")
+    batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Requests per model.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Compute.")
     control: ControlConfig = Field(default_factory=ControlConfig, description="REST control plane.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("design")
+    @classmethod
+    def _known_design(cls, design: str) -> str:
+        if design not in DESIGNS:
+            raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+        return design
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> PipelineConfig:
@@ -184,7 +230,6 @@ class PipelineConfig(_Strict):
             if camera.id in seen:
                 raise ValueError(f"camera id {camera.id!r} appears twice")
             seen.add(camera.id)
-        assert self.design in DESIGNS
         return self
 
 

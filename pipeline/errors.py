@@ -25,6 +25,10 @@ class InferenceError(CamfleetError):
     """A request to Triton failed (bad input, unknown model, server down after retries)."""
 
 
+class ServerUnavailableError(InferenceError):
+    """A Triton server did not answer (down, restarting, or past its deadline): another one may."""
+
+
 class StreamError(CamfleetError):
     """A camera stream could not be opened or read."""
 

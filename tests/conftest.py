@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from system_binaries import require_system_binary
 
+from pipeline.events.redis_server import EmbeddedRedis
 from pipeline.models.designs import DESIGNS
 from pipeline.serving.client import TritonClient
 from pipeline.serving.launcher import TritonServer
@@ -116,6 +117,13 @@ def ray_session() -> Iterator[None]:
     init_local_ray(num_cpus=2, object_store_mb=200)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pipeline_redis() -> Iterator[EmbeddedRedis]:
+    """A real redis-server for the pipeline and control tests."""
+    with EmbeddedRedis() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

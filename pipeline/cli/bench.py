@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.bench.pipeline import pipeline_command
+from loadtest.bench import pipeline_command
 from pipeline.cli.common import JsonOption, ModelConfigOption, console, handle_errors, model_config_from
 
 app = typer.Typer(

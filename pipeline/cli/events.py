@@ -14,7 +14,8 @@ from pipeline.cli.common import JsonOption, console, handle_errors
 from pipeline.errors import EventsError
 from pipeline.events.config import RedisConfig
 from pipeline.events.schema import Event, json_schema_text
-from pipeline.events.sink import make_client, redact_url
+from pipeline.events.sink import make_client
+from pipeline.ingest.redact import redact_url
 
 logger = logging.getLogger(__name__)
 

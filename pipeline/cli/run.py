@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Group
@@ -19,32 +20,58 @@ from rich.table import Table
 from pipeline.cli.common import console, handle_errors
 from pipeline.config import PipelineConfig, load_config
 from pipeline.models.model_config import load_model_config
+from pipeline.status import FleetStatus
+
+if TYPE_CHECKING:
+    from pipeline.runtime.fleet import Fleet
 
 logger = logging.getLogger(__name__)
 
 _REFRESH_S = 0.5
 
 
-def _camera_table(snapshot: dict[str, Any]) -> Table:
+def _camera_table(status: FleetStatus) -> Table:
+    alive = len(status.live_workers())
     table = Table(
-        title=f"camfleet: {snapshot['design']}, {snapshot['aggregate_fps']:.1f} frames/s in all, "
-        f"up {snapshot['uptime_s']:.0f} s"
+        title=f"camfleet: {status.design}, {status.aggregate_fps:.1f} frames/s in all, "
+        f"{alive}/{len(status.workers)} workers, up {status.uptime_s:.0f} s"
     )
-    for column in ("camera", "state", "model", "fps", "detections", "events", "p50 ms", "p99 ms", "drops"):
-        table.add_column(column, justify="left" if column in ("camera", "state", "model") else "right")
-    for cam in snapshot["cameras"]:
-        table.add_row(
-            cam["camera_id"],
-            cam["state"] if not cam["last_error"] else f"{cam['state']} ({cam['last_error'][:40]})",
-            cam["model"],
-            f"{cam['fps']:.1f}",
-            str(cam["detections"]),
-            str(cam["events"]),
-            f"{cam['latency_p50_ms']:.0f}",
-            f"{cam['latency_p99_ms']:.0f}",
-            str(cam["dropped_decode_queue"]),
+    columns = (
+        "camera",
+        "worker",
+        "state",
+        "model",
+        "fps",
+        "detections",
+        "events",
+        "p50 ms",
+        "p99 ms",
+        "drops",
+    )
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("camera", "worker", "state", "model") else "right"
         )
+    for cam in status.cameras:
+        table.add_row(
+            cam.camera_id,
+            cam.worker_id,
+            cam.state if not cam.last_error else f"{cam.state} ({cam.last_error[:40]})",
+            cam.model,
+            f"{cam.fps:.1f}",
+            str(cam.detections),
+            str(cam.events),
+            _ms(cam.latency_p50_ms),
+            _ms(cam.latency_p99_ms),
+            str(cam.dropped_decode_queue),
+        )
+    for camera_id in status.unplaced:
+        table.add_row(camera_id, "-", "not placed yet", *["-"] * 7)
     return table
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.0f}"
 
 
 def _events_table(redis_url: str, count: int) -> Table:
@@ -76,9 +103,12 @@ def _events_table(redis_url: str, count: int) -> Table:
 
 def run_pipeline(
     config: PipelineConfig, *, seconds: float | None, repository: Path | None, live: bool, as_json: bool
-) -> dict[str, Any]:
-    """Start the services and the pipeline, run until a signal or ``seconds``, drain, return the snapshot."""
-    from pipeline.runtime.pipeline import Pipeline
+) -> FleetStatus | None:
+    """Start the services and the fleet, steer until a signal or ``seconds``, drain; return the last status.
+
+    This process only steers: the camera workers carry the frames, the controller actor supervises them.
+    """
+    from pipeline.runtime.fleet import start_fleet
     from pipeline.runtime.services import services
 
     model_config = load_model_config(config.model_config_path)
@@ -87,45 +117,51 @@ def run_pipeline(
         # After ray.init, which installs a SIGTERM handler of its own that exits without draining.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        pipeline = Pipeline(config, model_config=model_config, triton=running.triton, sink=running.sink)
-        plane = _start_control(config, pipeline)
+        fleet = start_fleet(
+            config,
+            input_size=model_config.input_size,
+            triton_urls=running.triton_urls,
+            redis_url=running.redis_url,
+        )
+        plane = None
         try:
-            pipeline.start()
-            _loop(pipeline, stop, seconds, live)
+            plane = _start_control(config, fleet.controller)
+            _watch(fleet, stop, seconds, live)
         finally:
-            logger.info("stopping: draining in-flight batches and events")
-            pipeline.stop()
+            logger.info("stopping: draining the workers' in-flight batches and events")
             if plane is not None:
                 plane.stop()
-        snapshot = pipeline.snapshot()
+            final = fleet.stop()
+        if final is None:
+            return None
         if as_json:
-            print(json.dumps(snapshot, indent=2, default=str))
+            print(json.dumps(final.to_json(), indent=2, default=str))
         elif live:
-            console.print(Group(_camera_table(snapshot), _events_table(running.redis_url, 12)))
-        return snapshot
+            console.print(Group(_camera_table(final), _events_table(running.redis_url, 12)))
+        return final
 
 
-def _loop(pipeline: Any, stop: threading.Event, seconds: float | None, live: bool) -> None:
-    """Step the pipeline until ``stop`` or ``seconds``, redrawing the live table twice a second."""
+def _watch(fleet: Fleet, stop: threading.Event, seconds: float | None, live: bool) -> None:
+    """Wait for ``stop`` or ``seconds``, redrawing the live table from the controller's status."""
     deadline = None if seconds is None else time.monotonic() + seconds
     with Live(console=console, refresh_per_second=2, transient=True) if live else _nothing() as display:
-        next_draw = 0.0
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            pipeline.step()
-            if display is not None and time.monotonic() >= next_draw:
-                display.update(_camera_table(pipeline.snapshot()))
-                next_draw = time.monotonic() + _REFRESH_S
+            remaining = _REFRESH_S if deadline is None else min(_REFRESH_S, deadline - time.monotonic())
+            stop.wait(max(remaining, 0.0))
+            if display is not None:
+                try:
+                    display.update(_camera_table(fleet.status(timeout_s=5.0)))
+                except Exception as exc:  # a slow controller must not end the run: the table waits
+                    logger.warning("no status from the controller: %s", exc)
 
 
-def _start_control(config: PipelineConfig, pipeline: Any) -> Any:
-    """Start the REST control plane for ``pipeline`` when the config enables it; return it or None."""
+def _start_control(config: PipelineConfig, controller: Any) -> Any:
+    """Start the REST control plane for ``controller`` when the config enables it; return it or None."""
     if not config.control.enabled:
         return None
     from pipeline.control.app import start_control_plane, token_from_env
-    from pipeline.control.bridge import ControlBridge
 
-    plane = start_control_plane(config.control, token_from_env(config.control, os.environ))
-    pipeline.control = ControlBridge(plane.channel, pipeline)
+    plane = start_control_plane(config.control, token_from_env(config.control, os.environ), controller)
     console.print(f"control API at {plane.url} (GET /cameras, POST /cameras, PUT /policy, GET /metrics)")
     return plane
 

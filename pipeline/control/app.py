@@ -1,10 +1,10 @@
 """The control plane as a Ray Serve application: start it next to a pipeline, stop it with the pipeline.
 
-:func:`start_control_plane` starts a :class:`~pipeline.control.channel.ControlChannel` actor, Ray Serve's
-HTTP proxy on the configured address, and one replica of :class:`ControlApi` (the FastAPI routes of
-:mod:`pipeline.control.api`). The pipeline driver connects to the channel with a
-:class:`~pipeline.control.bridge.ControlBridge`. Serve's HTTP options are cluster-wide, so the control plane
-refuses to start on a Ray cluster where Serve already runs rather than silently use another port.
+:func:`start_control_plane` starts Ray Serve's HTTP proxy on the configured address and one replica of
+:class:`ControlApi` (the FastAPI routes of :mod:`pipeline.control.api`), handing it the controller's actor
+handle: the controller is not a named actor, so only the replica and the run process can reach it. Serve's
+HTTP options are cluster-wide, so the control plane refuses to start on a Ray cluster where Serve already
+runs rather than silently use another port.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from ray import serve
 
 from pipeline.config import ControlConfig
 from pipeline.control.api import build_api, token_digest
-from pipeline.control.channel import create_channel, get_channel, new_channel_name
 from pipeline.errors import CamfleetError, ConfigError
 from pipeline.netutil import LOOPBACK, free_port, wait_for_port
 
@@ -31,15 +30,15 @@ logger = logging.getLogger(__name__)
 APP_NAME = "camfleet-control"
 """The Serve application name."""
 
-DEFAULT_WAIT_S = 10.0
-"""How long a command request waits for the pipeline to apply it."""
+DEFAULT_WAIT_S = 60.0
+"""How long a change (add a camera: a new worker may have to start) may take before it answers 504."""
 
 
 class ControlApiReplica:
-    """The Serve replica: builds the FastAPI app on the named channel when it starts."""
+    """The Serve replica: builds the FastAPI app on the controller's handle when it starts."""
 
-    def __init__(self, channel_name: str, token_sha256: str | None, wait_s: float) -> None:
-        self._app = build_api(get_channel(channel_name), token_sha256=token_sha256, wait_s=wait_s)
+    def __init__(self, controller: Any, token_sha256: str | None, wait_s: float) -> None:
+        self._app = build_api(controller, token_sha256=token_sha256, wait_s=wait_s)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """The app Serve routes HTTP requests to (Serve calls this after ``__init__``)."""
@@ -52,9 +51,9 @@ ControlApi: Any = serve.deployment(
 """The Serve deployment of :class:`ControlApiReplica` (one replica, no CPU reserved)."""
 
 
-def build_control_app(channel_name: str, token: str | None, *, wait_s: float = DEFAULT_WAIT_S) -> Any:
-    """The bound Serve application for the channel ``channel_name`` (only the token's digest travels)."""
-    return ControlApi.bind(channel_name, token_digest(token) if token else None, wait_s)
+def build_control_app(controller: Any, token: str | None, *, wait_s: float = DEFAULT_WAIT_S) -> Any:
+    """The bound Serve application for ``controller`` (only the token's digest travels)."""
+    return ControlApi.bind(controller, token_digest(token) if token else None, wait_s)
 
 
 def is_loopback(host: str) -> bool:
@@ -74,30 +73,25 @@ def token_from_env(config: ControlConfig, environ: Mapping[str, str]) -> str | N
 
 @dataclass
 class ControlPlane:
-    """A running control plane: its URL and the channel the pipeline's bridge talks to."""
+    """A running control plane: its URL."""
 
     url: str
-    channel: Any
-    channel_name: str
 
     def stop(self) -> None:
-        """Shut down the Serve app, Serve itself (started by :func:`start_control_plane`) and the channel."""
+        """Shut down the Serve app and Serve itself (started by :func:`start_control_plane`)."""
         try:
             serve.shutdown()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # stopping must go on to the channel whatever Serve says
+        except Exception as exc:  # a failing shutdown must not hide the pipeline's own stop
             logger.warning("serve shutdown failed: %r", exc)
-        try:
-            ray.kill(self.channel)
-        except ray.exceptions.RayError as exc:
-            logger.warning("cannot stop the control channel: %s", exc)
 
 
 def start_control_plane(
-    config: ControlConfig, token: str | None, *, wait_s: float = DEFAULT_WAIT_S
+    config: ControlConfig, token: str | None, controller: Any, *, wait_s: float = DEFAULT_WAIT_S
 ) -> ControlPlane:
     """Start the REST control plane on an initialised Ray (see the module docstring).
 
     Args:
+        controller: Handle of the fleet's controller actor.
         config: Address, port (0 = a free one) and the token's variable name (for messages).
         token: The API token, or None. Required when ``config.host`` is not a loopback address; when
             given, every route but ``/healthz`` requires ``Authorization: Bearer <token>``.
@@ -127,7 +121,7 @@ def start_control_plane(
     attempts = 1 if config.port else 3  # a free port can be taken between picking and binding it
     for attempt in range(1, attempts + 1):
         try:
-            return _start(config, token, config.port or free_port(config.host), wait_s)
+            return _start(config, token, controller, config.port or free_port(config.host), wait_s)
         except CamfleetError as exc:
             if attempt == attempts:
                 raise
@@ -135,9 +129,10 @@ def start_control_plane(
     raise AssertionError("unreachable")
 
 
-def _start(config: ControlConfig, token: str | None, port: int, wait_s: float) -> ControlPlane:
-    name = new_channel_name()
-    plane = ControlPlane(f"http://{_url_host(config.host)}:{port}", create_channel(name), name)
+def _start(
+    config: ControlConfig, token: str | None, controller: Any, port: int, wait_s: float
+) -> ControlPlane:
+    plane = ControlPlane(f"http://{_url_host(config.host)}:{port}")
     started = time.monotonic()
     try:
         serve.start(
@@ -145,7 +140,7 @@ def _start(config: ControlConfig, token: str | None, port: int, wait_s: float) -
             http_options={"host": config.host, "port": port},
             logging_config={"log_level": "WARNING"},
         )
-        serve.run(build_control_app(name, token, wait_s=wait_s), name=APP_NAME, route_prefix="/")
+        serve.run(build_control_app(controller, token, wait_s=wait_s), name=APP_NAME, route_prefix="/")
     except Exception as exc:
         plane.stop()
         raise CamfleetError(f"the control plane did not start on {config.host}:{port}: {exc}") from exc

@@ -1,104 +1,96 @@
-"""Prometheus text exposition of a pipeline snapshot (``GET /metrics``).
+"""Prometheus text exposition of the fleet's typed status (``GET /metrics`` of the control plane).
 
-The snapshot is the JSON-ready dict of ``Pipeline.snapshot()``. Each scrape builds a fresh registry with
-one collector that turns the snapshot into metric families: counters keep the pipeline's own totals, so a
-pipeline restart shows as a counter reset, which Prometheus handles. Missing keys are skipped, not errors:
-the snapshot may gain or lose fields without breaking the scrape.
+Each scrape builds a fresh registry with one collector over a :class:`~pipeline.status.FleetStatus`: per
+camera (frames by stage, drops, latency, events), per worker (Triton requests and errors, batcher drops,
+Redis sink) and for the fleet (workers alive, replacements, load signal). Counters are the workers' own
+totals, so a worker restart shows as a counter reset, which Prometheus handles. The workers also export
+their counters through Ray's metrics agent on every node (:mod:`pipeline.worker.metrics`); this endpoint is
+the one-stop view for a single scrape target.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from pipeline.status import FleetStatus, WorkerStatus
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The exposition format's content type."""
 
-_CAMERA_FRAMES = {"in": "frames_in", "inferred": "frames_inferred", "skipped_motion": "frames_skipped_motion"}
-_CAMERA_COUNTERS = {
-    "detections": ("detections", "Detections decoded from inferred frames."),
-    "events": ("events", "Tracker events published."),
-    "reconnects": ("reconnects", "Stream reconnects."),
+_FRAME_STAGES = {
+    "decoded": "frames_decoded",
+    "in": "frames_in",
+    "inferred": "frames_inferred",
+    "skipped_motion": "frames_skipped_motion",
 }
-_LATENCY = {"0.5": "latency_p50_ms", "0.99": "latency_p99_ms"}
+_WORKER_DROPS = {
+    "queue_full": "dropped_queue_full",
+    "stale": "dropped_stale",
+    "inference_error": "dropped_inference_error",
+}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
+class FleetCollector(Collector):
+    """Yields the metric families of one :class:`FleetStatus` (None: only ``camfleet_pipeline_up 0``)."""
 
-
-class SnapshotCollector(Collector):
-    """Yields the metric families of one snapshot (None: only ``camfleet_pipeline_up 0``)."""
-
-    def __init__(self, snapshot: Mapping[str, Any] | None, age_s: float | None) -> None:
-        self._snapshot = snapshot
-        self._age_s = age_s
+    def __init__(self, status: FleetStatus | None) -> None:
+        self._status = status
 
     def collect(self) -> Iterator[Metric]:
         """Metric families for the registry."""
-        up = GaugeMetricFamily("camfleet_pipeline_up", "1 when the pipeline has published a snapshot.")
-        up.add_metric([], 0.0 if self._snapshot is None else 1.0)
-        yield up
-        if self._snapshot is None:
+        status = self._status
+        yield GaugeMetricFamily(
+            "camfleet_pipeline_up", "1 when the controller answers.", value=0.0 if status is None else 1.0
+        )
+        if status is None:
             return
-        snap = self._snapshot
-        if self._age_s is not None:
-            yield GaugeMetricFamily(
-                "camfleet_snapshot_age_seconds", "Age of the latest pipeline snapshot.", value=self._age_s
-            )
-        yield from self._gauges(
-            snap,
-            {
-                "uptime_s": ("camfleet_uptime_seconds", "Seconds since the pipeline started."),
-                "aggregate_fps": ("camfleet_aggregate_fps", "Inferred frames per second, all cameras."),
-            },
+        yield GaugeMetricFamily(
+            "camfleet_uptime_seconds", "Seconds since the controller started.", value=status.uptime_s
         )
-        yield from self._cameras(snap.get("cameras") or [])
-        switches = _number(snap.get("scheduler_switches"))
-        if switches is not None:
-            yield CounterMetricFamily(
-                "camfleet_scheduler_switches", "Model switches made by the scheduler.", value=switches
-            )
-        ray_calls = _number(snap.get("ray_calls"))
-        if ray_calls is not None:
-            yield CounterMetricFamily("camfleet_ray_calls", "Ray calls made by the driver.", value=ray_calls)
-        yield from self._batcher(snap.get("batcher") or {})
-        yield from self._labelled(
-            "camfleet_motion_frames", "Frames by motion gate result.", "result", snap.get("motion") or {}
+        yield GaugeMetricFamily(
+            "camfleet_aggregate_fps", "Inferred frames per second, all cameras.", value=status.aggregate_fps
         )
-        yield from self._sink(snap.get("sink") or {})
+        yield GaugeMetricFamily(
+            "camfleet_cameras_unplaced", "Cameras not served by a live worker.", value=len(status.unplaced)
+        )
+        yield CounterMetricFamily(
+            "camfleet_camera_replacements",
+            "Cameras moved off a dead or hung worker.",
+            value=status.replacements,
+        )
+        yield CounterMetricFamily(
+            "camfleet_worker_restarts",
+            "Worker processes that came back and got their cameras again.",
+            value=status.worker_restarts,
+        )
+        alive = GaugeMetricFamily("camfleet_worker_up", "1 while a worker answers.", labels=["worker"])
+        for worker in status.workers:
+            alive.add_metric([worker.worker_id], 1.0 if worker.alive else 0.0)
+        yield alive
+        queue = GaugeMetricFamily(
+            "camfleet_triton_queue_seconds",
+            "Mean Triton queue time per request (load signal).",
+            labels=["model"],
+        )
+        for model, ms in sorted(status.load.queue_ms.items()):
+            queue.add_metric([model], ms / 1000.0)
+        yield queue
+        yield from self._cameras(status)
+        yield from self._workers(status.live_workers())
 
     @staticmethod
-    def _gauges(data: Mapping[str, Any], names: Mapping[str, tuple[str, str]]) -> Iterator[Metric]:
-        for key, (name, doc) in names.items():
-            value = _number(data.get(key))
-            if value is not None:
-                yield GaugeMetricFamily(name, doc, value=value)
-
-    @staticmethod
-    def _labelled(name: str, doc: str, label: str, values: Mapping[str, Any]) -> Iterator[Metric]:
-        family = CounterMetricFamily(name, doc, labels=[label])
-        for key, value in values.items():
-            number = _number(value)
-            if number is not None:
-                family.add_metric([str(key)], number)
-        yield family
-
-    @staticmethod
-    def _cameras(cameras: Iterable[Mapping[str, Any]]) -> Iterator[Metric]:
-        info = InfoMetricFamily("camfleet_camera", "Current model, condition and state of each camera.")
+    def _cameras(status: FleetStatus) -> Iterator[Metric]:
+        info = InfoMetricFamily(
+            "camfleet_camera", "Current model, condition, state and worker of each camera."
+        )
         fps = GaugeMetricFamily("camfleet_camera_fps", "Inferred frames per second.", labels=["camera"])
         frames = CounterMetricFamily("camfleet_camera_frames", "Frames by stage.", labels=["camera", "stage"])
         dropped = CounterMetricFamily(
@@ -109,85 +101,102 @@ class SnapshotCollector(Collector):
             "Capture-to-result latency over recent frames (NaN before the first).",
             labels=["camera", "quantile"],
         )
-        counters = {
-            key: CounterMetricFamily(f"camfleet_camera_{name}", doc, labels=["camera"])
-            for key, (name, doc) in _CAMERA_COUNTERS.items()
-        }
-        for camera in cameras:
-            cid = str(camera.get("camera_id", ""))
+        detections = CounterMetricFamily(
+            "camfleet_camera_detections", "Confident detections.", labels=["camera"]
+        )
+        events = CounterMetricFamily("camfleet_camera_events", "Tracker events published.", labels=["camera"])
+        reconnects = CounterMetricFamily(
+            "camfleet_camera_reconnects", "Stream reconnects.", labels=["camera"]
+        )
+        for camera in status.cameras:
+            cid = camera.camera_id
             info.add_metric(
                 [cid],
                 {
                     "camera": cid,
-                    "model": str(camera.get("model") or ""),
-                    "condition": str(camera.get("condition") or ""),
-                    "state": str(camera.get("state") or ""),
+                    "model": camera.model,
+                    "condition": camera.condition,
+                    "state": camera.state,
+                    "worker": camera.worker_id,
                 },
             )
-            fps.add_metric([cid], _number(camera.get("fps")) or 0.0)
-            for stage, key in _CAMERA_FRAMES.items():
-                frames.add_metric([cid, stage], _number(camera.get(key)) or 0.0)
-            dropped.add_metric([cid, "decode_queue"], _number(camera.get("dropped_decode_queue")) or 0.0)
-            for quantile, key in _LATENCY.items():
-                ms = _number(camera.get(key))
-                latency.add_metric([cid, quantile], math.nan if ms is None else ms / 1000.0)
-            for key, family in counters.items():
-                family.add_metric([cid], _number(camera.get(key)) or 0.0)
-        yield from (info, fps, frames, dropped, latency, *counters.values())
+            fps.add_metric([cid], camera.fps)
+            for stage, key in _FRAME_STAGES.items():
+                frames.add_metric([cid, stage], float(getattr(camera, key)))
+            dropped.add_metric([cid, "decode_queue"], float(camera.dropped_decode_queue))
+            for quantile, ms in (("0.5", camera.latency_p50_ms), ("0.99", camera.latency_p99_ms)):
+                latency.add_metric([cid, quantile], ms / 1000.0 if math.isfinite(ms) else math.nan)
+            detections.add_metric([cid], float(camera.detections))
+            events.add_metric([cid], float(camera.events))
+            reconnects.add_metric([cid], float(camera.reconnects))
+        yield from (info, fps, frames, dropped, latency, detections, events, reconnects)
 
     @staticmethod
-    def _batcher(batcher: Mapping[str, Any]) -> Iterator[Metric]:
-        frames = CounterMetricFamily(
-            "camfleet_batcher_frames", "Frames through the batcher.", labels=["stage"]
+    def _workers(workers: list[WorkerStatus]) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "camfleet_inference_requests", "Batched requests sent to Triton.", labels=["worker"]
         )
-        dropped = CounterMetricFamily(
-            "camfleet_batcher_dropped_frames", "Frames the batcher dropped, by reason.", labels=["reason"]
+        errors = CounterMetricFamily(
+            "camfleet_inference_errors", "Triton requests that failed.", labels=["worker"]
         )
-        for key, value in batcher.items():
-            number = _number(value)
-            if number is None:
-                continue
-            if key in ("frames_in", "frames_done"):
-                frames.add_metric([key.removeprefix("frames_")], number)
-            elif key.startswith("dropped_"):
-                dropped.add_metric([key.removeprefix("dropped_")], number)
-        yield frames
-        yield dropped
-        for key, name, doc in (
-            ("requests", "camfleet_inference_requests", "Batched requests sent to Triton."),
-            ("request_errors", "camfleet_inference_errors", "Triton requests that failed."),
-        ):
-            number = _number(batcher.get(key))
-            if number is not None:
-                yield CounterMetricFamily(name, doc, value=number)
-        sizes = CounterMetricFamily("camfleet_batches", "Triton requests by batch size.", labels=["size"])
-        for size, count in (batcher.get("batch_sizes") or {}).items():
-            number = _number(count)
-            if number is not None:
-                sizes.add_metric([str(size)], number)
-        yield sizes
+        failovers = CounterMetricFamily(
+            "camfleet_inference_failovers", "Requests a failing server handed to another.", labels=["worker"]
+        )
+        drops = CounterMetricFamily(
+            "camfleet_batcher_dropped_frames",
+            "Frames the batcher dropped, by reason.",
+            labels=["worker", "reason"],
+        )
+        sizes = CounterMetricFamily(
+            "camfleet_batches", "Triton requests by batch size.", labels=["worker", "size"]
+        )
+        sink = CounterMetricFamily(
+            "camfleet_sink_events", "Events by sink result.", labels=["worker", "result"]
+        )
+        sink_errors = CounterMetricFamily("camfleet_sink_errors", "Redis write errors.", labels=["worker"])
+        buffered = GaugeMetricFamily(
+            "camfleet_sink_buffered", "Events waiting to be written.", labels=["worker"]
+        )
+        connected = GaugeMetricFamily(
+            "camfleet_sink_connected", "1 while Redis is reachable.", labels=["worker"]
+        )
+        servers = GaugeMetricFamily(
+            "camfleet_triton_server_healthy",
+            "1 while a worker sees the server ready.",
+            labels=["worker", "server"],
+        )
+        for worker in workers:
+            wid = worker.worker_id
+            requests.add_metric([wid], float(worker.batcher.requests))
+            errors.add_metric([wid], float(worker.batcher.request_errors))
+            failovers.add_metric([wid], float(worker.failovers))
+            for reason, key in _WORKER_DROPS.items():
+                drops.add_metric([wid, reason], float(getattr(worker.batcher, key)))
+            for size, count in sorted(worker.batcher.batch_sizes.items()):
+                sizes.add_metric([wid, str(size)], float(count))
+            sink.add_metric([wid, "published"], float(worker.sink.published))
+            sink.add_metric([wid, "dropped"], float(worker.sink.dropped))
+            sink_errors.add_metric([wid], float(worker.sink.errors))
+            buffered.add_metric([wid], float(worker.sink.buffered))
+            connected.add_metric([wid], 1.0 if worker.sink.connected else 0.0)
+            for server in worker.servers:
+                servers.add_metric([wid, server.url], 1.0 if server.healthy else 0.0)
+        yield from (
+            requests,
+            errors,
+            failovers,
+            drops,
+            sizes,
+            sink,
+            sink_errors,
+            buffered,
+            connected,
+            servers,
+        )
 
-    @staticmethod
-    def _sink(sink: Mapping[str, Any]) -> Iterator[Metric]:
-        events = CounterMetricFamily("camfleet_sink_events", "Events by sink result.", labels=["result"])
-        for key in ("published", "dropped"):
-            number = _number(sink.get(key))
-            if number is not None:
-                events.add_metric([key], number)
-        yield events
-        for key, family in (
-            ("errors", CounterMetricFamily("camfleet_sink_errors", "Redis write errors.")),
-            ("buffered", GaugeMetricFamily("camfleet_sink_buffered", "Events waiting to be written.")),
-            ("connected", GaugeMetricFamily("camfleet_sink_connected", "1 while Redis is reachable.")),
-        ):
-            number = _number(sink.get(key))
-            if number is not None:
-                family.add_metric([], number)
-                yield family
 
-
-def render_metrics(snapshot: Mapping[str, Any] | None, age_s: float | None = None) -> bytes:
-    """The Prometheus text exposition of ``snapshot`` (None: the pipeline has not published yet)."""
+def render_metrics(status: FleetStatus | None) -> bytes:
+    """The Prometheus text exposition of ``status`` (None: the controller did not answer)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot, age_s))
+    registry.register(FleetCollector(status))
     return generate_latest(registry)

@@ -1,7 +1,7 @@
-"""A small self-refreshing HTML status page (``GET /``) rendered from a pipeline snapshot.
+"""A small self-refreshing HTML status page (``GET /``) rendered from the fleet's typed status.
 
-No templates and no scripts: one table of cameras and a few totals, every value HTML-escaped (camera ids
-and error messages come from users and streams).
+No templates and no scripts: a few totals, the workers and a table of cameras, every value HTML-escaped
+(camera ids and error messages come from users and streams).
 """
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Mapping
-from typing import Any
+
+from pipeline.status import CameraStatus, FleetStatus
 
 logger = logging.getLogger(__name__)
 
 _REFRESH_S = 5
-_COLUMNS = (
+_COLUMNS: tuple[tuple[str, str], ...] = (
     ("camera_id", "camera"),
     ("state", "state"),
+    ("worker_id", "worker"),
     ("model", "model"),
     ("condition", "condition"),
     ("fps", "fps"),
@@ -32,43 +33,49 @@ _COLUMNS = (
     ("last_error", "last error"),
 )
 _STYLE = (
-    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}"
     "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}td:first-child,th{text-align:left}"
 )
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return html.escape(str(value))
 
 
-def render_status_page(snapshot: Mapping[str, Any] | None, age_s: float | None) -> str:
-    """The status page for ``snapshot`` (None: a page saying the pipeline has not reported yet)."""
+def _camera_row(camera: CameraStatus) -> str:
+    return "<tr>" + "".join(f"<td>{_cell(getattr(camera, key))}</td>" for key, _ in _COLUMNS) + "</tr>"
+
+
+def render_status_page(status: FleetStatus | None) -> str:
+    """The status page for ``status`` (None: a page saying the controller does not answer)."""
     head = (
         f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="{_REFRESH_S}">'
         f"<title>camfleet</title><style>{_STYLE}</style></head><body><h1>camfleet</h1>"
     )
-    if snapshot is None:
-        return head + "<p>The pipeline has not reported yet.</p></body></html>"
-    batcher = snapshot.get("batcher") or {}
-    sink = snapshot.get("sink") or {}
+    if status is None:
+        return head + "<p>The controller does not answer.</p></body></html>"
+    workers = status.live_workers()
+    requests = sum(w.batcher.requests for w in workers)
+    errors = sum(w.batcher.request_errors for w in workers)
+    published = sum(w.sink.published for w in workers)
+    dropped = sum(w.sink.dropped for w in workers)
     summary = {
-        "design": snapshot.get("design"),
-        "uptime (s)": snapshot.get("uptime_s"),
-        "aggregate fps": snapshot.get("aggregate_fps"),
-        "Triton requests / errors": f"{batcher.get('requests', '-')} / {batcher.get('request_errors', '-')}",
-        "scheduler switches": snapshot.get("scheduler_switches"),
-        "events published / dropped": f"{sink.get('published', '-')} / {sink.get('dropped', '-')}",
-        "Redis connected": sink.get("connected"),
-        "snapshot age (s)": None if age_s is None else round(age_s, 1),
+        "design": status.design,
+        "policy": status.policy,
+        "uptime (s)": status.uptime_s,
+        "aggregate fps": round(status.aggregate_fps, 1),
+        "workers alive / all": f"{len(workers)} / {len(status.workers)}",
+        "cameras moved off lost workers": status.replacements,
+        "Triton requests / errors": f"{requests} / {errors}",
+        "events published / dropped": f"{published} / {dropped}",
+        "Redis connected": all(w.sink.connected for w in workers) if workers else None,
+        "cameras not placed": ", ".join(status.unplaced) or "none",
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in summary.items())
     header = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
-    cameras = "".join(
-        "<tr>" + "".join(f"<td>{_cell(camera.get(key))}</td>" for key, _ in _COLUMNS) + "</tr>"
-        for camera in snapshot.get("cameras") or []
-    )
+    cameras = "".join(_camera_row(camera) for camera in status.cameras)
     return (
         f"{head}<table>{rows}</table><h2>Cameras</h2>"
         f"<table><tr>{header}</tr>{cameras or '<tr><td>no cameras</td></tr>'}</table></body></html>"

@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -22,18 +21,9 @@ from redis.retry import Retry
 
 from pipeline.events.config import RedisConfig
 from pipeline.events.schema import Event
+from pipeline.ingest.redact import redact_url
 
 logger = logging.getLogger(__name__)
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (for logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:" if parts.username else ":"
-    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
 def make_client(url: str, config: RedisConfig | None = None, *, password: str | None = None) -> redis.Redis:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import StreamError
@@ -34,13 +35,20 @@ class CameraGroup:
         specs: list[CameraSpec] | None = None,
         *,
         source_factory: SourceFactory = pyav_source,
+        notify: Callable[[], None] | None = None,
     ) -> None:
         """Create the group and start a reader for each of ``specs``.
+
+        Args:
+            specs: Cameras to start reading now.
+            source_factory: Builds each camera's source (PyAV by default).
+            notify: Called on a reader thread after each queued frame (to wake a consumer's loop).
 
         Raises:
             StreamError: if two specs share a camera id.
         """
         self._factory = source_factory
+        self._notify = notify
         self._cameras: dict[str, _Camera] = {}
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
@@ -61,6 +69,8 @@ class CameraGroup:
             queue.put(frame)
             with self._ready:
                 self._ready.notify()
+            if self._notify is not None:
+                self._notify()
 
         reader = CameraReader(spec, sink, source_factory=self._factory)
         with self._lock:

@@ -16,16 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from loadtest.schema import LoadTestReport
 from pipeline.errors import ConfigError
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
 from pipeline.planner.plan import PlanSettings, operating_point
+from pipeline.report_schema import MEETS_TARGET, LoadTestReport
 
 logger = logging.getLogger(__name__)
 
-MEETS_TARGET = 0.95
 """A point meets its target when per-camera fps >= 0.95 x target (as in the load tester)."""
 
 

@@ -18,12 +18,11 @@ import ray
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import ServingError
-from pipeline.events.config import RedisConfig
 from pipeline.events.redis_server import EmbeddedRedis
-from pipeline.events.sink import RedisEventSink
 from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
 from pipeline.serving.client import TritonClient
 from pipeline.serving.launcher import TritonServer
+from pipeline.serving.pool import resolve_urls
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +86,22 @@ def check_weights(repository: Path, models: list[str]) -> None:
 
 @dataclass
 class RunningServices:
-    """Handles to the services of one run."""
+    """Handles to the services of one run.
 
+    Attributes:
+        triton_urls: Every Triton server the workers use (the embedded one, or the configured ones).
+        redis_url: Where events go.
+        triton: A client of the first server, for tools that query it from this process (limits,
+            statistics); the pipeline's frames never use it.
+        triton_server: The embedded server, when camfleet started one.
+        redis_server: The embedded Redis, when camfleet started one.
+    """
+
+    triton_urls: list[str]
+    redis_url: str
     triton: TritonClient
-    sink: RedisEventSink
     triton_server: TritonServer | None
     redis_server: EmbeddedRedis | None
-    redis_url: str
 
 
 @contextlib.contextmanager
@@ -105,30 +113,26 @@ def services(config: PipelineConfig, *, repository: Path | None = None) -> Itera
         init_local_ray(num_cpus=config.ray.num_cpus, object_store_mb=config.ray.object_store_mb)
     with contextlib.ExitStack() as stack:
         triton_server = None
-        triton_url = config.triton.url
-        if triton_url is None:
+        triton_urls = list(config.triton.urls)
+        if not triton_urls:
             repo = repository or config.triton.model_repository
             needed = models_to_load(config)
             check_weights(repo, needed)
             triton_server = stack.enter_context(
                 TritonServer(repo, models=needed, model_config_name=config.triton.model_config_name)
             )
-            triton_url = triton_server.grpc_url
+            triton_urls = [triton_server.grpc_url]
         redis_server = None
         redis_url = config.redis.url
         if redis_url is None:
             redis_server = stack.enter_context(EmbeddedRedis())
             redis_url = redis_server.url
+        first = (resolve_urls(triton_urls) or triton_urls)[0]
         client = stack.enter_context(
             TritonClient(
-                triton_url,
+                first,
                 timeout_s=config.triton.timeout_s,
-                use_shared_memory=config.triton.shared_memory if triton_server else None,
-                max_in_flight=config.triton.max_in_flight,
+                use_shared_memory=config.triton.shared_memory,
             )
         )
-        sink = RedisEventSink.from_url(
-            redis_url, config.redis, password=RedisConfig.password_from_env(os.environ)
-        )
-        stack.callback(sink.close)
-        yield RunningServices(client, sink, triton_server, redis_server, redis_url)
+        yield RunningServices(triton_urls, redis_url, client, triton_server, redis_server)

@@ -157,6 +157,13 @@ PolicyConfig = Annotated[
 """Any scheduler policy, chosen by its ``type:`` field."""
 
 
+def reads_frame_stats(policy: PolicyConfig) -> bool:
+    """Whether ``policy`` reads a frame's luma and chroma (only then are they computed per frame)."""
+    if isinstance(policy, LoadAwarePolicyConfig):
+        return reads_frame_stats(policy.base)
+    return isinstance(policy, BrightnessPolicyConfig)
+
+
 class MotionGateConfig(_Strict):
     """Skip inference on frames that barely differ from the last frame sent to inference."""
 

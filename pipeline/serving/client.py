@@ -10,6 +10,7 @@ Triton's own message.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from pipeline.errors import InferenceError
+from pipeline.errors import InferenceError, ServerUnavailableError
 from pipeline.serving.shm_pool import ShmPool, aligned
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ logger = logging.getLogger(__name__)
 IMAGES_INPUT = "IMAGES"
 DETECTIONS_OUTPUT = "DETECTIONS"
 _RETRYABLE = frozenset({"StatusCode.UNAVAILABLE"})
+# Errors that say the server, not the request, failed: a balancer may send the request elsewhere.
+_SERVER_DOWN = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED"})
 _LOST_REGION = "Unable to find shared memory region"
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # gRPC's reconnect backoff grows to 120 s by default; keep it short so retries find a restarted server.
 _CHANNEL_ARGS = [
     ("grpc.max_send_message_length", 2**31 - 1),
@@ -88,6 +91,19 @@ class ModelStatistics:
         return data
 
 
+def is_local_host(host: str) -> bool:
+    """Whether ``host`` is this machine (loopback or one of its addresses): shared memory can work there."""
+    host = host.strip("[]")
+    if host in _LOCAL_HOSTS or host.startswith("127."):
+        return True
+    try:
+        local = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+        wanted = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(local & wanted)
+
+
 class TritonClient:
     """A Triton gRPC client for models with an ``IMAGES`` input and a ``DETECTIONS`` output.
 
@@ -123,11 +139,12 @@ class TritonClient:
         self.retries = retries
         self.backoff_s = backoff_s
         host = url.rsplit(":", 1)[0]
-        self.use_shared_memory = host in _LOCAL_HOSTS if use_shared_memory is None else use_shared_memory
+        self.use_shared_memory = is_local_host(host) if use_shared_memory is None else use_shared_memory
         self.max_in_flight = max_in_flight
         self._grpc = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
         self._rows: dict[str, int] = {}
         self._pool = ShmPool(self._grpc, timeout_s)
+        self._shm_worked = False
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
@@ -176,7 +193,20 @@ class TritonClient:
             result = self._grpc.infer(model, [request], outputs=[output], client_timeout=self.timeout_s)
             return np.asarray(result.as_numpy(DETECTIONS_OUTPUT), dtype=np.float32)
         out_offset, out_bytes = aligned(images.nbytes), int(np.prod(shape)) * 4
-        region = self._pool.acquire(model, out_offset + out_bytes)
+        try:
+            region = self._pool.acquire(model, out_offset + out_bytes)
+        except InferenceServerException as exc:
+            if exc.status() in _SERVER_DOWN or self._shm_worked:
+                raise
+            # The server is on another host after all (it cannot open our region): send payloads instead.
+            logger.warning(
+                "Triton at %s cannot use this host's shared memory (%s); sending frames over gRPC",
+                self.url,
+                exc.message(),
+            )
+            self.use_shared_memory = False
+            return self._infer_once(model, images, rows)
+        self._shm_worked = True
         try:
             region.write(images)
             request.set_shared_memory(region.name, images.nbytes)
@@ -215,9 +245,10 @@ class TritonClient:
                     re_registered = True
                     continue
                 if exc.status() not in _RETRYABLE:
-                    raise InferenceError(f"{what} failed: {message}") from None
+                    error = ServerUnavailableError if exc.status() in _SERVER_DOWN else InferenceError
+                    raise error(f"{what} failed at {self.url}: {message}") from None
                 if attempt == self.retries:
-                    raise InferenceError(
+                    raise ServerUnavailableError(
                         f"{what} failed: Triton at {self.url} unavailable after {attempt + 1} attempt(s): "
                         f"{message}"
                     ) from None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from pipeline.bench.pipeline import bench_pipeline
+
 from pipeline.models import load_model_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -1,9 +1,9 @@
-"""Fixtures of the control tests: one local Ray, one control plane on Ray Serve, a fake pipeline driving it.
+"""Fixtures of the control tests: one control plane on Ray Serve in front of a real controller.
 
-Serve takes seconds to start on two cores, so one instance serves the whole package: the token-protected
-control plane at ``/`` and, for the tests that need a pipeline that never polls, a second app at ``/idle``.
-Package scope: Serve is shut down before other test packages run; Ray is the session's (``ray_session``
-in ``tests/conftest.py``).
+The controller is the real one, with real camera workers, the session's Triton and Redis. Its cameras point
+at a loopback port nobody listens on, so they back off cheaply instead of decoding: these tests are about the
+API, not frames. Serve takes seconds to start on two cores, so one instance serves the whole package: the
+token-protected plane at ``/`` and, at ``/gone``, a second app whose controller has been killed.
 """
 
 from __future__ import annotations
@@ -11,74 +11,92 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import ray
 import requests
 from ray import serve
 
-from pipeline.config import ControlConfig
+from pipeline.config import ControlConfig, PipelineConfig
 from pipeline.control.app import ControlPlane, build_control_app, start_control_plane
-from pipeline.control.bridge import ControlBridge
-from pipeline.control.channel import create_channel, new_channel_name
-
-from .fakes import FakePipeline, LoopThread
+from pipeline.controller.actor import create_controller
+from pipeline.events.redis_server import EmbeddedRedis
+from pipeline.netutil import free_port
+from pipeline.serving.launcher import TritonServer
+from pipeline.worker.settings import WorkerSettings
 
 TOKEN = "s3cret-token-for-tests"
-IDLE_PREFIX = "/idle"
+GONE_PREFIX = "/gone"
+NOWHERE = f"tcp://127.0.0.1:{free_port()}"
+"""A camera URL nobody listens on: its reader backs off without decoding anything."""
 
 
-@pytest.fixture(scope="package")
-def control_plane(ray_session: None) -> Iterator[ControlPlane]:
-    """The control plane on a free loopback port, with a token; Serve is shut down at the end."""
-    plane = start_control_plane(ControlConfig(host="127.0.0.1", port=0), TOKEN)
-    try:
-        yield plane
-    finally:
-        plane.stop()
+def camera(camera_id: str, **extra: object) -> dict[str, object]:
+    return {"id": camera_id, "url": f"{NOWHERE}/{camera_id}", "open_timeout_s": 1, **extra}
+
+
+def controller_for(config: PipelineConfig, triton: TritonServer, redis: EmbeddedRedis) -> Any:
+    settings = WorkerSettings.from_config(
+        config, input_size=160, triton_urls=[triton.grpc_url], redis_url=redis.url
+    )
+    controller = create_controller(config, settings)
+    ray.get(controller.start.remote(), timeout=120)
+    return controller
 
 
 @dataclass
-class Driven:
-    """The control plane with a fake pipeline polled by a real bridge."""
+class Plane:
+    """The control plane with its controller (cameras ``front`` and ``back``) and a session with the token."""
 
     url: str
-    pipeline: FakePipeline
-    bridge: ControlBridge
+    controller: Any
     http: requests.Session
 
+    def status(self) -> Any:
+        ray.get(self.controller.supervise_once.remote(), timeout=60)
+        return ray.get(self.controller.status.remote(), timeout=60)
+
 
 @pytest.fixture(scope="package")
-def driven(control_plane: ControlPlane) -> Iterator[Driven]:
-    """A fake pipeline with cameras ``front`` and ``back`` behind the control plane, healthy."""
-    pipeline = FakePipeline(("front", "back"))
-    bridge = ControlBridge(control_plane.channel, pipeline, confirm_timeout_s=1.0)
+def plane(ray_session: None, triton_server: TritonServer, pipeline_redis: EmbeddedRedis) -> Iterator[Plane]:
+    config = PipelineConfig.model_validate(
+        {"cameras": [camera("front"), camera("back")], "control": {"enabled": True}}
+    )
+    controller = controller_for(config, triton_server, pipeline_redis)
+    control = start_control_plane(ControlConfig(host="127.0.0.1", port=0), TOKEN, controller)
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {TOKEN}"
-    with LoopThread(pipeline, bridge), http:
-        deadline = time.monotonic() + 15
-        while http.get(f"{control_plane.url}/healthz", timeout=5).status_code != 200:
+    try:
+        deadline = time.monotonic() + 30
+        while requests.get(f"{control.url}/healthz", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, "the control plane never became healthy"
-            time.sleep(0.1)
-        yield Driven(control_plane.url, pipeline, bridge, http)
-
-
-@dataclass
-class Idle:
-    """A second app on the same Serve with its own channel that no pipeline polls, and no token."""
-
-    url: str
-    channel: object
+            time.sleep(0.2)
+        yield Plane(control.url, controller, http)
+    finally:
+        http.close()
+        control.stop()
+        ray.get(controller.stop.remote(5.0), timeout=60)
+        ray.kill(controller)
 
 
 @pytest.fixture(scope="package")
-def idle(control_plane: ControlPlane) -> Iterator[Idle]:
-    """The control app without a token and without a pipeline, at :data:`IDLE_PREFIX`."""
-    name = new_channel_name()
-    channel = create_channel(name)
-    serve.run(build_control_app(name, None, wait_s=2.0), name="idle", route_prefix=IDLE_PREFIX)
+def control_plane_url(plane: Plane) -> str:
+    return plane.url
+
+
+@pytest.fixture(scope="package")
+def gone(plane: Plane, triton_server: TritonServer, pipeline_redis: EmbeddedRedis) -> Iterator[str]:
+    """The control app in front of a controller that has been killed, without a token, at GONE_PREFIX."""
+    controller = controller_for(PipelineConfig(), triton_server, pipeline_redis)
+    ray.kill(controller, no_restart=True)
+    serve.run(build_control_app(controller, None, wait_s=2.0), name="gone", route_prefix=GONE_PREFIX)
     try:
-        yield Idle(control_plane.url + IDLE_PREFIX, channel)
+        yield plane.url + GONE_PREFIX
     finally:
-        serve.delete("idle")
-        ray.kill(channel)
+        serve.delete("gone")
+
+
+def start_without_serve(config: ControlConfig, token: str | None) -> ControlPlane:
+    """``start_control_plane`` for the tests that expect it to refuse before it touches Serve."""
+    return start_control_plane(config, token, controller=None)

@@ -9,6 +9,7 @@ checked on the built output.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -38,7 +39,17 @@ CRD_GROUPS = frozenset({"ray.io", "monitoring.coreos.com"})
 """API groups of custom resources: no schema in kubernetes-validate, checked field by field below."""
 
 PIPELINE = {"app.kubernetes.io/name": "camfleet-pipeline"}
+HEAD = {**PIPELINE, "app.kubernetes.io/component": "ray-head"}
+WORKERS = {**PIPELINE, "app.kubernetes.io/component": "ray-worker"}
+TRITON = {"app.kubernetes.io/name": "camfleet-triton", "app.kubernetes.io/component": "inference"}
+REDIS = {"app.kubernetes.io/name": "camfleet-redis"}
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+TRITON_HEADLESS = "camfleet-triton-headless"
+NAMESPACE_LABELS = {"kubernetes.io/metadata.name": "camfleet"}
+"""The labels Kubernetes puts on the namespace every object is in (namespaceSelector peers match these)."""
+MONITORING_LABELS = {"kubernetes.io/metadata.name": "monitoring"}
+CAMERA_IP = "192.168.10.21"
+"""A camera of cameras.yaml, in the placeholder camera subnet of networkpolicy.pipeline-cameras.yaml."""
 
 
 def _missing(reason: str) -> None:
@@ -187,9 +198,12 @@ def test_kustomize_overlay_builds_every_component(built: Built) -> None:
         ("StatefulSet", "camfleet-redis"),
         ("ConfigMap", "camfleet-cameras"),
         ("NetworkPolicy", "camfleet-default-deny"),
+        ("NetworkPolicy", "camfleet-pipeline-head"),
+        ("NetworkPolicy", "camfleet-pipeline-workers"),
         ("ServiceMonitor", "camfleet-triton"),
         ("ServiceMonitor", "camfleet-pipeline"),
         ("Service", "camfleet-triton"),
+        ("Service", TRITON_HEADLESS),
         ("Service", "camfleet-redis"),
         ("Service", "camfleet-pipeline"),
     ]:
@@ -263,7 +277,7 @@ def test_raycluster_required_fields(built: Built) -> None:
     assert all(isinstance(v, str) for v in head["rayStartParams"].values()), "rayStartParams are strings"
     assert head["template"]["spec"]["containers"][0]["name"] == "ray-head"
     groups = spec["workerGroupSpecs"]
-    assert groups, "a decode worker group"
+    assert groups, "a camera-worker group"
     assert len({g["groupName"] for g in groups}) == len(groups)
     for group in groups:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", group["groupName"])
@@ -319,6 +333,17 @@ def test_triton_has_startup_liveness_readiness_probes_and_named_ports(built: Bui
         assert triton[probe]["httpGet"]["port"] == "http"
     service = built.one("Service", "camfleet-triton")
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == TRITON_PORTS
+
+
+def test_triton_headless_service_names_every_ready_triton_pod(built: Built) -> None:
+    # Camera workers resolve this name to one address per pod and balance requests over them themselves; a
+    # cluster IP would pin each long-lived gRPC connection to one replica.
+    spec = built.one("Service", TRITON_HEADLESS)["spec"]
+    assert spec["clusterIP"] == "None", "headless: DNS answers with the pod addresses"
+    assert spec["publishNotReadyAddresses"] is False, "only ready pods (every model loaded) in DNS"
+    selected = [p for p in _pod_templates(built) if _selects({"matchLabels": spec["selector"]}, p.labels)]
+    assert [p.where for p in selected] == [f"{built.overlay}:Deployment/camfleet-triton"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in spec["ports"]] == [("grpc", 8001, "grpc")]
 
 
 def test_every_long_running_container_has_probes_and_named_ports(built: Built) -> None:
@@ -420,27 +445,150 @@ def test_every_app_is_covered_by_a_network_policy(built: Built) -> None:
         assert any("Ingress" in p["spec"]["policyTypes"] for p in covering), pod.where
 
 
-def _ingress_peers(policy: dict[str, Any]) -> list[tuple[dict[str, Any], set[int]]]:
-    peers = []
-    for rule in policy["spec"].get("ingress", []):
-        ports = {p["port"] for p in rule.get("ports", [])} or {-1}  # -1: every port
-        peers.extend((peer, ports) for peer in rule.get("from", [{}]))
-    return peers
+def _peer_matches(peer: dict[str, Any], labels: dict[str, str], namespace: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy ``to``/``from`` entry names a pod with ``labels`` in a ``namespace``."""
+    if "ipBlock" in peer:
+        return False  # pods are reached through pod selectors here; ipBlocks are for the outside
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], namespace):
+            return False
+    elif namespace != NAMESPACE_LABELS:
+        return False  # a podSelector alone means the policy's own namespace
+    return _selects(peer.get("podSelector", {}), labels)
+
+
+def _ip_matches(peer: dict[str, Any], ip: str) -> bool:
+    block = peer.get("ipBlock")
+    if block is None:
+        return False
+    address = ipaddress.ip_address(ip)
+    inside = address in ipaddress.ip_network(block["cidr"])
+    return inside and not any(address in ipaddress.ip_network(e) for e in block.get("except", []))
+
+
+def _port_allowed(rule: dict[str, Any], port: int) -> bool:
+    ports = rule.get("ports")
+    if not ports:
+        return True  # no ports: every port
+    for entry in ports:
+        assert isinstance(entry.get("port", 0), int), "named ports in policies are not handled here"
+        assert "endPort" not in entry, "port ranges are not handled by these checks"
+    return any(entry.get("port", port) == port and entry.get("protocol", "TCP") == "TCP" for entry in ports)
+
+
+def _policies(built: Built, direction: str, labels: dict[str, str], namespace: dict[str, str]) -> list[Any]:
+    """Policies of ``direction`` (Ingress/Egress) that select a pod; none outside our namespace."""
+    if namespace != NAMESPACE_LABELS:
+        return []
+    return [
+        p
+        for p in built.of_kind("NetworkPolicy")
+        if direction in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], labels)
+    ]
+
+
+def _reaches(
+    built: Built,
+    source: dict[str, str],
+    destination: dict[str, str],
+    port: int,
+    *,
+    source_namespace: dict[str, str] = NAMESPACE_LABELS,
+) -> bool:
+    """Whether the policies let a pod with ``source`` labels open a TCP connection to ``destination``:port.
+
+    NetworkPolicy semantics: a pod selected by no policy of a direction is open in it; otherwise the union of
+    the rules of every policy that selects it must allow the peer and port, on both ends.
+    """
+    egress = _policies(built, "Egress", source, source_namespace)
+    out = not egress or any(
+        _port_allowed(rule, port)
+        and (not rule.get("to") or any(_peer_matches(p, destination, NAMESPACE_LABELS) for p in rule["to"]))
+        for policy in egress
+        for rule in policy["spec"].get("egress", [])
+    )
+    ingress = _policies(built, "Ingress", destination, NAMESPACE_LABELS)
+    into = not ingress or any(
+        _port_allowed(rule, port)
+        and (not rule.get("from") or any(_peer_matches(p, source, source_namespace) for p in rule["from"]))
+        for policy in ingress
+        for rule in policy["spec"].get("ingress", [])
+    )
+    return out and into
+
+
+def _reaches_ip(built: Built, source: dict[str, str], ip: str, port: int) -> bool:
+    """Whether a pod may connect to an address outside the cluster (egress only: no policy at the far end)."""
+    return any(
+        _port_allowed(rule, port) and (not rule.get("to") or any(_ip_matches(p, ip) for p in rule["to"]))
+        for policy in _policies(built, "Egress", source, NAMESPACE_LABELS)
+        for rule in policy["spec"].get("egress", [])
+    )
+
+
+def test_pod_labels_the_policies_use_are_the_pods_labels(built: Built) -> None:
+    # The reachability checks below speak of these label sets; they must be the real pods' labels.
+    labels = [p.labels for p in _pod_templates(built)]
+    for wanted in (HEAD, WORKERS, TRITON, REDIS):
+        assert any(wanted.items() <= pod.items() for pod in labels), wanted
+
+
+def test_camera_workers_reach_triton_grpc_and_redis_the_head_only_triton(built: Built) -> None:
+    # Camera workers own the frame path: inference on every Triton pod (gRPC) and events into Redis.
+    assert _reaches(built, WORKERS, TRITON, 8001)
+    assert _reaches(built, WORKERS, REDIS, 6379)
+    # The controller reads Triton's statistics (gRPC) for the load signal, and publishes nothing.
+    assert _reaches(built, HEAD, TRITON, 8001)
+    assert not _reaches(built, HEAD, REDIS, 6379), "the head carries no frames and publishes no events"
+    # Closed on Redis's side too, so a broad egress rule added to the head later does not open it.
+    redis_ingress = built.one("NetworkPolicy", "camfleet-redis")["spec"]["ingress"]
+    assert not any(_peer_matches(peer, HEAD, NAMESPACE_LABELS) for r in redis_ingress for peer in r["from"])
+    # The client speaks gRPC only; Triton's http port is for the kubelet's probes (the node is always let in).
+    for pod in (HEAD, WORKERS):
+        assert not _reaches(built, pod, TRITON, 8000)
+    # Ray between its own pods (GCS 6379 on the head, raylet and worker ports on the workers).
+    assert _reaches(built, WORKERS, HEAD, 6379)
+    assert _reaches(built, HEAD, WORKERS, 10002)
+    # DNS, which the workers use all the time (they re-resolve the headless Service to find new replicas).
+    dns = {"k8s-app": "kube-dns"}
+    kube_system = {"kubernetes.io/metadata.name": "kube-system"}
+    for pod in (HEAD, WORKERS):
+        egress = _policies(built, "Egress", pod, NAMESPACE_LABELS)
+        assert any(
+            _port_allowed(rule, 53) and any(_peer_matches(p, dns, kube_system) for p in rule.get("to", []))
+            for policy in egress
+            for rule in policy["spec"].get("egress", [])
+        )
+
+
+def test_only_camera_workers_reach_the_cameras(built: Built) -> None:
+    for port in (554, 8554):
+        assert _reaches_ip(built, WORKERS, CAMERA_IP, port)
+        assert not _reaches_ip(built, HEAD, CAMERA_IP, port), "the controller opens no stream"
+    assert not _reaches_ip(built, TRITON, CAMERA_IP, 554)
 
 
 def test_only_the_pipeline_reaches_triton_inference_and_redis(built: Built) -> None:
-    for name, service_ports in (("camfleet-triton", {8000, 8001}), ("camfleet-redis", {6379})):
-        policy = built.one("NetworkPolicy", name)
-        assert policy["spec"]["egress"] == [], f"{name} opens no connection"
-        for peer, ports in _ingress_peers(policy):
-            if not (ports & service_ports or -1 in ports):
-                continue  # e.g. Prometheus on Triton's metrics port only
-            assert "ipBlock" not in peer and "namespaceSelector" not in peer, f"{name}: {peer}"
-            labels = peer["podSelector"]["matchLabels"]
-            # Redis event readers must opt in with an explicit label; nothing else is allowed.
-            assert labels == PIPELINE or (
-                name == "camfleet-redis" and labels == {"camfleet.io/events-reader": "true"}
-            )
+    for name in ("camfleet-triton", "camfleet-redis"):
+        assert built.one("NetworkPolicy", name)["spec"]["egress"] == [], f"{name} opens no connection"
+    others = [p.labels for p in _pod_templates(built) if not PIPELINE.items() <= p.labels.items()]
+    others += [{"app": "stranger"}, {"camfleet.io/control-client": "true"}]
+    for pod in others:
+        for destination, port in ((TRITON, 8001), (TRITON, 8000), (REDIS, 6379)):
+            assert not _reaches(built, pod, destination, port), f"{pod} -> {destination}:{port}"
+    # Prometheus scrapes Triton's metrics only; event readers opt in with a label and read Redis only.
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    assert _reaches(built, prometheus, TRITON, 8002, source_namespace=MONITORING_LABELS)
+    assert not _reaches(built, prometheus, TRITON, 8001, source_namespace=MONITORING_LABELS)
+    # Labelled clients in this namespace get both ends: the destination's ingress and their own egress (the
+    # default-deny policy blocks every pod's egress here).
+    reader = {"camfleet.io/events-reader": "true"}
+    assert _reaches(built, reader, REDIS, 6379)
+    assert not _reaches(built, reader, TRITON, 8001)
+    control_client = {"camfleet.io/control-client": "true"}
+    assert _reaches(built, control_client, HEAD, 8000)
+    assert not _reaches(built, control_client, HEAD, 6379), "the control plane only, not Ray's GCS"
+    assert not _reaches(built, WORKERS, REDIS, 6379, source_namespace=MONITORING_LABELS), "other namespaces"
 
 
 def test_gpu_overlay_requests_whole_gpus_on_gpu_nodes() -> None:
@@ -479,9 +627,14 @@ def test_dev_overlay_runs_without_gpus() -> None:
 def test_cameras_configmap_loads_as_camfleet_config(built: Built, tmp_path: Path) -> None:
     config = _cameras_config(built, tmp_path)
     assert config.cameras, "at least one camera"
-    assert config.ray.address == "auto", "the driver joins the Ray node its container started"
-    # In-cluster endpoints: the Services the overlay defines, on their named ports.
-    assert config.triton.url == "camfleet-triton:8001"
+    assert config.ray.address == "auto", "the controller joins the Ray node its container started"
+    # In-cluster endpoints: the Services the overlay defines, on their named ports. Triton: one DNS name, the
+    # headless Service, which the workers resolve to every ready pod and re-resolve as the HPA adds replicas.
+    assert config.triton.urls == [f"{TRITON_HEADLESS}:8001"]
+    host, _, port = config.triton.urls[0].rpartition(":")
+    service = built.one("Service", host)["spec"]
+    assert service["clusterIP"] == "None", "a ClusterIP would hide the replicas behind one address"
+    assert int(port) in {p["port"] for p in service["ports"]}
     assert config.triton.shared_memory is False, "Triton is another pod: no system shared memory"
     assert config.redis.url is not None and config.redis.url.startswith("redis://camfleet-redis:6379")
     assert config.control.enabled and config.control.port == 8000
@@ -492,6 +645,56 @@ def test_cameras_configmap_loads_as_camfleet_config(built: Built, tmp_path: Path
     assert "CAMFLEET_REDIS_PASSWORD_FILE" in env
 
 
+def _redis_password_file(pod: PodTemplate) -> str | None:
+    """Where the container's CAMFLEET_REDIS_PASSWORD_FILE points, if the camfleet-redis Secret is there."""
+    (container,) = [c for c in pod.spec["containers"] if c["name"].startswith("ray-")]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    path: str | None = env.get("CAMFLEET_REDIS_PASSWORD_FILE")
+    if path is None:
+        return None
+    volumes = {v["name"]: v for v in pod.spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        secret = volumes[mount["name"]].get("secret", {})
+        if path.startswith(mount["mountPath"] + "/") and secret.get("secretName") == "camfleet-redis":
+            items = {i["path"]: i["key"] for i in secret.get("items", [])}
+            assert items.get(path.removeprefix(mount["mountPath"] + "/")) == "password", pod.where
+            return path
+    return None
+
+
+def test_camera_workers_publish_to_redis_with_the_password_file(built: Built) -> None:
+    # Camera workers, not the head, hold the Redis connection now: their pods read the password like the head.
+    for pod in _pod_templates(built):
+        if PIPELINE.items() <= pod.labels.items():
+            assert _redis_password_file(pod) == "/var/run/secrets/camfleet/redis/password", pod.where
+
+
+_CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
+
+
+def _cpus(quantity: str | int) -> float:
+    match = _CPU.fullmatch(str(quantity))
+    assert match is not None, quantity
+    return float(match.group(1)) / (1000 if match.group(2) else 1)
+
+
+def test_camera_workers_fit_worker_pods_and_never_the_head(built: Built, tmp_path: Path) -> None:
+    config = _cameras_config(built, tmp_path)
+    spec = built.one("RayCluster", "camfleet")["spec"]
+    # The head is a controller: no CPUs for Ray to schedule camera workers on.
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    # A worker that reserves no CPU creates no demand: the autoscaler would never add a pod for it.
+    assert config.ray.worker_cpus > 0
+    for group in spec["workerGroupSpecs"]:
+        (container,) = group["template"]["spec"]["containers"]
+        pod_cpus = _cpus(container["resources"]["limits"]["cpu"])
+        num_cpus = float(group["rayStartParams"]["num-cpus"])
+        # Ray's CPUs are the pod's cores: a whole number of workers, none over-committed on the cgroup.
+        assert num_cpus == pod_cpus, f"{group['groupName']}: num-cpus {num_cpus} != CPU limit {pod_cpus}"
+        per_pod = num_cpus / config.ray.worker_cpus
+        assert per_pod >= 1 and per_pod == int(per_pod), f"{group['groupName']}: {per_pod} workers per pod"
+
+
 def test_cameras_passwords_come_from_the_cameras_secret(tmp_path: Path) -> None:
     dev = _build("dev-cpu")
     config = _cameras_config(dev, tmp_path)
@@ -500,8 +703,14 @@ def test_cameras_passwords_come_from_the_cameras_secret(tmp_path: Path) -> None:
         assert camera.credentials is not None and camera.credentials.password_env, camera.id
         assert camera.credentials.password_env in secret_keys, camera.id
         assert "@" not in camera.url, f"{camera.id}: credentials belong in the Secret, not the URL"
-    head = dev.one("RayCluster", "camfleet")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    cluster = dev.one("RayCluster", "camfleet")["spec"]
+    head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert {"secretRef": {"name": "camfleet-cameras"}} in head["envFrom"]
+    # The controller resolves camera URLs when it places a camera; the worker pods never hold the Secret.
+    for group in cluster["workerGroupSpecs"]:
+        spec = group["template"]["spec"]
+        assert "envFrom" not in spec["containers"][0], group["groupName"]
+        assert all(v.get("secret", {}).get("secretName") != "camfleet-cameras" for v in spec["volumes"])
 
 
 def test_triton_loads_every_model_the_design_needs(built: Built, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from loadtest.schema import LoadTestReport
 from pipeline.cli.loadtest import loadtest_command
+from pipeline.report_schema import LoadTestReport
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

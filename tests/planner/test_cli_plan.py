@@ -5,8 +5,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from loadtest.schema import DesignResult, Limits, LoadTestReport, SweepPoint
 from pipeline.cli.plan import app
+from pipeline.report_schema import DesignResult, Limits, LoadTestReport, SweepPoint
 
 runner = CliRunner()
 

@@ -1,8 +1,7 @@
-"""Fixtures for end-to-end pipeline tests: real Ray, Triton, Redis and PyAV, synthetic clips."""
+"""Fixtures for end-to-end fleet tests: real Ray, Triton, Redis and PyAV, synthetic clips."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,20 +11,11 @@ from typing import Any
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.events.config import RedisConfig
 from pipeline.events.redis_server import EmbeddedRedis
-from pipeline.events.sink import RedisEventSink
 from pipeline.models import load_model_config
-from pipeline.runtime.pipeline import Pipeline
-from pipeline.serving.client import TritonClient
+from pipeline.runtime.fleet import Fleet, start_fleet
+from pipeline.status import CameraStatus, FleetStatus, WorkerStatus
 from pipeline.world.clips import Schedule, write_clip
-
-
-@pytest.fixture(scope="session")
-def pipeline_redis() -> Iterator[EmbeddedRedis]:
-    """A real redis-server for the pipeline tests."""
-    with EmbeddedRedis() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")
@@ -87,34 +77,48 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 
 class Harness:
-    """A pipeline running in a background thread, and helpers to wait on its counters."""
+    """A running fleet (controller + camera workers) and helpers that read its typed status."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.stop_event = threading.Event()
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, name="pipeline-under-test", daemon=True)
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
 
-    def _run(self) -> None:
-        try:
-            self.pipeline.run(self.stop_event)
-        except BaseException as exc:  # surfaced by the test, never swallowed
-            self.errors.append(exc)
+    def status(self) -> FleetStatus:
+        """The status after a supervision round run now."""
+        return self.fleet.refresh()
 
-    def camera(self, camera_id: str) -> dict[str, Any]:
-        """The camera's row of the latest snapshot (empty when unknown)."""
-        rows = {row["camera_id"]: row for row in self.pipeline.snapshot()["cameras"]}
-        return rows.get(camera_id, {})
+    def camera(self, camera_id: str) -> CameraStatus | None:
+        """The camera's latest status (None when no live worker serves it)."""
+        return self.status().camera(camera_id)
+
+    def inferred(self, camera_id: str) -> int:
+        """Frames the camera's worker inferred so far (0 while it is not served)."""
+        camera = self.camera(camera_id)
+        return camera.frames_inferred if camera is not None else 0
+
+    def workers(self) -> list[WorkerStatus]:
+        """The latest status of every live worker."""
+        return self.status().live_workers()
+
+    def batcher_total(self, counter: str) -> int:
+        """One batcher counter summed over the live workers."""
+        return sum(int(getattr(w.batcher, counter)) for w in self.workers())
+
+    def sink_total(self, counter: str) -> int:
+        """One sink counter summed over the live workers."""
+        return sum(int(getattr(w.sink, counter)) for w in self.workers())
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-        """Poll ``predicate`` until it holds; fail the test with ``what`` and a snapshot otherwise."""
+        """Poll ``predicate`` until it holds; fail the test with ``what`` and the status otherwise."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert not self.errors, f"pipeline thread died: {self.errors[0]!r}"
             if predicate():
                 return
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}: {self.pipeline.snapshot()}")
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}: {self.status()}")
+
+
+FAST_SUPERVISION = {"health_interval_s": 0.5, "ping_timeout_s": 2.0}
+"""Ray settings that let supervision notice a lost worker quickly in tests."""
 
 
 @pytest.fixture
@@ -122,22 +126,22 @@ def run_pipeline(ray_session: None, pipeline_redis: EmbeddedRedis) -> Callable[.
     """Context manager factory: ``with run_pipeline(config_dict, triton_url) as harness: ...``."""
 
     @contextmanager
-    def start(config: dict[str, Any], triton_url: str, redis_url: str | None = None) -> Iterator[Harness]:
-        pipeline_config = PipelineConfig.model_validate(config)
-        redis_config = RedisConfig(retry_initial_s=0.05, retry_max_s=0.5)
-        sink = RedisEventSink.from_url(redis_url or pipeline_redis.url, redis_config)
-        with TritonClient(triton_url, timeout_s=30, retries=1, backoff_s=0.05) as client:
-            pipeline = Pipeline(pipeline_config, model_config=load_model_config(), triton=client, sink=sink)
-            pipeline.start()
-            harness = Harness(pipeline)
-            harness.thread.start()
-            try:
-                yield harness
-            finally:
-                harness.stop_event.set()
-                harness.thread.join(timeout=30)
-                pipeline.stop(drain_timeout_s=10)
-                sink.close(5)
-            assert not harness.errors, f"pipeline thread died: {harness.errors[0]!r}"
+    def start(
+        config: dict[str, Any], triton_url: str | list[str], redis_url: str | None = None
+    ) -> Iterator[Harness]:
+        data = {**config, "control": {"enabled": False}}
+        data["ray"] = {**FAST_SUPERVISION, **config.get("ray", {})}
+        data["redis"] = {"retry_initial_s": 0.05, "retry_max_s": 0.5, **config.get("redis", {})}
+        urls = [triton_url] if isinstance(triton_url, str) else list(triton_url)
+        fleet = start_fleet(
+            PipelineConfig.model_validate(data),
+            input_size=load_model_config().input_size,
+            triton_urls=urls,
+            redis_url=redis_url or pipeline_redis.url,
+        )
+        try:
+            yield Harness(fleet)
+        finally:
+            fleet.stop(drain_timeout_s=10)
 
     return start

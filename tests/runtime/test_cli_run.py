@@ -42,7 +42,7 @@ def test_run_sigterm_drains_and_exits_cleanly(tmp_path, triton_server, pipeline_
             {
                 "design": "monolith",
                 "cameras": [{"id": "porch", "url": str(clips("day")), "fps": 5}],
-                "triton": {"url": triton_server.grpc_url},
+                "triton": {"urls": [triton_server.grpc_url]},
                 "redis": {"url": pipeline_redis.url},
                 "control": {"enabled": False},
                 "ray": {"num_cpus": 1, "object_store_mb": 96},
@@ -64,8 +64,9 @@ def test_run_sigterm_drains_and_exits_cleanly(tmp_path, triton_server, pipeline_
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr.decode()[-2000:]
-    snapshot = json.loads(stdout.decode())
-    camera = snapshot["cameras"][0]
+    final = json.loads(stdout.decode())
+    camera = final["cameras"][0]
     assert camera["camera_id"] == "porch" and camera["frames_inferred"] > 0
-    assert snapshot["sink"]["buffered"] == 0  # drained before exit
+    worker = final["workers"][0]["status"]
+    assert worker["sink"]["buffered"] == 0  # drained before exit
     assert b"draining" in stderr

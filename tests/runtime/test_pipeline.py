@@ -1,4 +1,4 @@
-"""End-to-end pipeline tests: real camera decoding in Ray actors, real Triton, real Redis.
+"""End-to-end fleet tests: camera workers decode, batch, infer on a real Triton and publish to a real Redis.
 
 The session Triton serves random-weight models, so these tests check routing, batching, state and recovery;
 the detections-to-events path with trained weights is covered in ``test_events_end_to_end.py``.
@@ -19,6 +19,16 @@ def _config(design: str, cameras: list[dict], policy: str = "brightness") -> dic
     return {"design": design, "cameras": cameras, "scheduler": {"policy": {"type": policy}}}
 
 
+def _model(h, camera_id: str) -> str | None:
+    camera = h.camera(camera_id)
+    return camera.model if camera is not None else None
+
+
+def _state(h, camera_id: str) -> str | None:
+    camera = h.camera(camera_id)
+    return camera.state if camera is not None else None
+
+
 def test_pipeline_day_and_night_cameras_routed_to_their_specialists(
     run_pipeline, triton_server, load_design, clips
 ):
@@ -29,19 +39,14 @@ def test_pipeline_day_and_night_cameras_routed_to_their_specialists(
     ]
     with run_pipeline(_config("specialists-condition", cameras), triton_server.grpc_url) as h:
         h.wait_for(
-            lambda: (
-                h.camera("drive").get("frames_inferred", 0) >= 10
-                and h.camera("street").get("frames_inferred", 0) >= 10
-            ),
-            120,
-            "both cameras inferred",
+            lambda: h.inferred("drive") >= 10 and h.inferred("street") >= 10, 120, "both cameras inferred"
         )
-        assert h.camera("drive")["model"] == "specialist_day"
-        assert h.camera("street")["model"] == "specialist_night"
-        snapshot = h.pipeline.snapshot()
-        assert snapshot["batcher"]["request_errors"] == 0
-        batches = snapshot["batcher"]["batch_sizes"]
-        assert sum(size * count for size, count in batches.items()) == snapshot["batcher"]["frames_done"]
+        assert h.camera("drive").model == "specialist_day"
+        assert h.camera("street").model == "specialist_night"
+        for worker in h.workers():
+            assert worker.batcher.request_errors == 0
+            batches = worker.batcher.batch_sizes
+            assert sum(size * count for size, count in batches.items()) == worker.batcher.frames_done
 
 
 def test_pipeline_scene_turns_night_switches_model_without_stopping(
@@ -51,27 +56,27 @@ def test_pipeline_scene_turns_night_switches_model_without_stopping(
     clip = clips("day", seconds=12.0, seed=2, cycle_s=4.0)  # day for 4 s, then night
     cameras = [{"id": "cycle", "url": str(clip), "fps": 5}]
     with run_pipeline(_config("specialists-condition", cameras), triton_server.grpc_url) as h:
-        h.wait_for(lambda: h.camera("cycle").get("model") == "specialist_day", 120, "day model first")
-        h.wait_for(lambda: h.camera("cycle").get("model") == "specialist_night", 60, "switch to night")
-        after_switch = h.camera("cycle")["frames_inferred"]
-        h.wait_for(
-            lambda: h.camera("cycle")["frames_inferred"] >= after_switch + 5, 30, "frames after the switch"
-        )
-        assert h.pipeline.scheduler.stats.total >= 1
-        assert h.camera("cycle")["state"] == "running"
+        h.wait_for(lambda: _model(h, "cycle") == "specialist_day", 120, "day model first")
+        h.wait_for(lambda: _model(h, "cycle") == "specialist_night", 60, "switch to night")
+        after_switch = h.inferred("cycle")
+        h.wait_for(lambda: h.inferred("cycle") >= after_switch + 5, 30, "frames after the switch")
+        assert sum(w.scheduler_switches for w in h.workers()) >= 1
+        assert h.camera("cycle").state == "running"
 
 
 def test_pipeline_camera_added_and_removed_at_run_time(run_pipeline, triton_server, clips):
     cameras = [{"id": "first", "url": str(clips("day")), "fps": 5}]
     with run_pipeline(_config("monolith", cameras, "static"), triton_server.grpc_url) as h:
-        h.wait_for(lambda: h.camera("first").get("frames_inferred", 0) >= 5, 120, "first camera")
-        h.pipeline.add_camera(CameraConfig(id="second", url=str(clips("dusk", seed=3)), fps=5))
-        h.wait_for(lambda: h.camera("second").get("frames_inferred", 0) >= 5, 60, "added camera inferring")
-        h.pipeline.remove_camera("first")
-        h.wait_for(lambda: not h.camera("first"), 30, "removed camera gone")
-        before = h.camera("second")["frames_inferred"]
-        h.wait_for(lambda: h.camera("second")["frames_inferred"] >= before + 5, 30, "second keeps running")
-        assert sorted(h.pipeline.fleet.cameras) == ["second"]
+        h.wait_for(lambda: h.inferred("first") >= 5, 120, "first camera")
+        added = h.fleet.add_camera(CameraConfig(id="second", url=str(clips("dusk", seed=3)), fps=5))
+        assert added.ok, added.message
+        h.wait_for(lambda: h.inferred("second") >= 5, 60, "added camera inferring")
+        assert h.fleet.remove_camera("first").ok
+        h.wait_for(lambda: h.camera("first") is None, 30, "removed camera gone")
+        before = h.inferred("second")
+        h.wait_for(lambda: h.inferred("second") >= before + 5, 30, "second keeps running")
+        assert [c.camera_id for c in h.status().cameras] == ["second"]
+        assert h.fleet.remove_camera("first").outcome.value == "not_found"
 
 
 def test_pipeline_dead_camera_backs_off_while_others_run(run_pipeline, triton_server, clips):
@@ -81,10 +86,10 @@ def test_pipeline_dead_camera_backs_off_while_others_run(run_pipeline, triton_se
         {"id": "dead", "url": dead_url, "fps": 5, "open_timeout_s": 1, "read_timeout_s": 1},
     ]
     with run_pipeline(_config("monolith", cameras, "static"), triton_server.grpc_url) as h:
-        h.wait_for(lambda: h.camera("alive").get("frames_inferred", 0) >= 10, 120, "alive camera")
-        h.wait_for(lambda: h.camera("dead").get("state") == "backing_off", 30, "dead camera backing off")
-        assert h.camera("dead")["last_error"]
-        assert h.camera("dead")["frames_inferred"] == 0
+        h.wait_for(lambda: h.inferred("alive") >= 10, 120, "alive camera")
+        h.wait_for(lambda: _state(h, "dead") == "backing_off", 30, "dead camera backing off")
+        assert h.camera("dead").last_error
+        assert h.camera("dead").frames_inferred == 0
 
 
 def test_pipeline_camera_server_restart_is_resumed(run_pipeline, triton_server, clips):
@@ -92,13 +97,13 @@ def test_pipeline_camera_server_restart_is_resumed(run_pipeline, triton_server, 
     try:
         cameras = [{"id": "tcp", "url": server.url, "fps": 5, "open_timeout_s": 2, "read_timeout_s": 2}]
         with run_pipeline(_config("monolith", cameras, "static"), triton_server.grpc_url) as h:
-            h.wait_for(lambda: h.camera("tcp").get("frames_inferred", 0) >= 5, 120, "camera streaming")
+            h.wait_for(lambda: h.inferred("tcp") >= 5, 120, "camera streaming")
             server.stop()
-            h.wait_for(lambda: h.camera("tcp").get("state") == "backing_off", 30, "camera lost")
-            down_at = h.camera("tcp")["frames_inferred"]
+            h.wait_for(lambda: _state(h, "tcp") == "backing_off", 30, "camera lost")
+            down_at = h.inferred("tcp")
             server.start()
-            h.wait_for(lambda: h.camera("tcp")["frames_inferred"] >= down_at + 5, 60, "camera resumed")
-            assert h.camera("tcp")["reconnects"] >= 1
+            h.wait_for(lambda: h.inferred("tcp") >= down_at + 5, 60, "camera resumed")
+            assert h.camera("tcp").reconnects >= 1
     finally:
         server.stop()
 
@@ -117,10 +122,8 @@ def test_pipeline_rtsp_cameras_through_rtsp_server(
         with run_pipeline(_config("monolith", cameras, "static"), triton_server.grpc_url) as h:
             for cam in simulator.cameras:
                 h.wait_for(
-                    lambda cam=cam: h.camera(cam.camera_id).get("frames_inferred", 0) >= 10,
+                    lambda cam=cam: h.inferred(cam.camera_id) >= 10,
                     90,
                     f"RTSP camera {cam.camera_id} inferred",
                 )
-                h.wait_for(
-                    lambda cam=cam: h.camera(cam.camera_id)["state"] == "running", 10, "state reported"
-                )
+                h.wait_for(lambda cam=cam: _state(h, cam.camera_id) == "running", 10, "state reported")

@@ -47,23 +47,19 @@ def test_pipeline_triton_restart_counts_losses_and_resumes(run_pipeline, steady_
     server = TritonServer(steady_repository, models=["monolith"], run_dir=tmp_path / "a", **ports).start()
     try:
         with run_pipeline(_config(clips("day")), server.grpc_url) as h:
-            h.wait_for(lambda: h.camera("cam").get("frames_inferred", 0) >= 5, 120, "frames before restart")
+            h.wait_for(lambda: h.inferred("cam") >= 5, 120, "frames before restart")
             server.stop()
             h.wait_for(
-                lambda: h.pipeline.batcher.stats.dropped_inference_error > 0, 60, "losses counted while down"
+                lambda: h.batcher_total("dropped_inference_error") > 0, 60, "losses counted while down"
             )
             server = TritonServer(steady_repository, models=["monolith"], run_dir=tmp_path / "b", **ports)
             server.start()
-            resumed_from = h.camera("cam")["frames_inferred"]
-            h.wait_for(
-                lambda: h.camera("cam")["frames_inferred"] >= resumed_from + 5, 120, "frames after restart"
-            )
-            events_after_restart = h.pipeline.sink.stats().published
-            h.wait_for(
-                lambda: h.pipeline.sink.stats().published > events_after_restart, 30, "events after restart"
-            )
-            assert h.pipeline.batcher.stats.request_errors > 0
-            assert h.camera("cam")["state"] == "running"
+            resumed_from = h.inferred("cam")
+            h.wait_for(lambda: h.inferred("cam") >= resumed_from + 5, 120, "frames after restart")
+            events_after_restart = h.sink_total("published")
+            h.wait_for(lambda: h.sink_total("published") > events_after_restart, 30, "events after restart")
+            assert h.batcher_total("request_errors") > 0
+            assert h.camera("cam").state == "running"
     finally:
         server.stop()
 
@@ -72,21 +68,21 @@ def test_pipeline_redis_restart_delivers_buffered_events(run_pipeline, steady_tr
     redis_server = EmbeddedRedis().start()
     try:
         with run_pipeline(_config(clips("day")), steady_triton.grpc_url, redis_server.url) as h:
-            h.wait_for(lambda: h.pipeline.sink.stats().published > 0, 120, "events before the restart")
+            h.wait_for(lambda: h.sink_total("published") > 0, 120, "events before the restart")
             redis_server.stop()
-            h.wait_for(lambda: not h.pipeline.sink.stats().connected, 30, "sink notices Redis is down")
-            h.wait_for(lambda: h.pipeline.sink.stats().buffered > 0, 30, "events buffered while down")
-            published_before = h.pipeline.sink.stats().published
-            redis_server.start()  # same port, empty database (no persistence)
-            h.wait_for(lambda: h.pipeline.sink.stats().connected, 30, "sink reconnected")
             h.wait_for(
-                lambda: h.pipeline.sink.stats().published > published_before, 30, "buffered events delivered"
+                lambda: not any(w.sink.connected for w in h.workers()), 30, "sink notices Redis is down"
             )
-            stats = h.pipeline.sink.stats()
+            h.wait_for(lambda: h.sink_total("buffered") > 0, 30, "events buffered while down")
+            published_before = h.sink_total("published")
+            redis_server.start()  # same port, empty database (no persistence)
+            h.wait_for(lambda: all(w.sink.connected for w in h.workers()), 30, "sink reconnected")
+            h.wait_for(lambda: h.sink_total("published") > published_before, 30, "buffered events delivered")
+            dropped = h.sink_total("dropped")
         delivered = _stream_events(redis_server.url)
         assert delivered, "no event reached the restarted Redis"
         assert all(event["camera_id"] == "cam" and event["schema_version"] == 1 for event in delivered)
         # The buffer was large enough for the outage: nothing dropped, and the count says so.
-        assert stats.dropped == 0
+        assert dropped == 0
     finally:
         redis_server.stop()

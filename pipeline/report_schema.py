@@ -1,4 +1,4 @@
-"""The documented schema of ``report.json`` written by ``camfleet loadtest`` (and read by the planner).
+"""The documented schema of ``report.json``: written by the load tester (``loadtest/``), read by the planner.
 
 Version 1. Every figure of one report comes from one run on one machine.
 """
@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_SCHEMA_VERSION: Literal[1] = 1
+
+MEETS_TARGET = 0.95
+"""A camera meets its target when it gets at least this share of its target fps."""
 
 
 class _Model(BaseModel):

@@ -9,8 +9,11 @@ Cases, all on the same Triton, Redis and Ray, with simulated cameras:
 - ``motion gate``: the paced case with the motion gate on: frames skipped, and how many cameras the same
   inference capacity would serve.
 
-CPU per frame outside decode and inference = (driver process CPU + camera-actor CPU - decode CPU) / inferred
-frames, where decode CPU = decoded frames / the decode-only run's frames per CPU-second (target <= 1 ms).
+- ``scale-out``: the saturated case with the cameras split over 1, 2, 4... camera workers (processes).
+
+Two CPU figures per inferred frame: the controller's (the controller actor and this process, which only
+steer: target <= 0.05 ms) and the workers' outside decode and inference = (worker CPU - decode CPU) /
+inferred frames, where decode CPU = decoded frames / the decode-only run's frames per CPU-second.
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ class PipelineBenchRow:
     decode_only_fps: float
     inference_only_fps: float
     ratio_to_lower_limit: float
-    cpu_outside_ms_per_frame: float
+    workers: int
+    worker_outside_ms_per_frame: float
+    controller_ms_per_frame: float
+    controller_cpu_percent: float
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     skipped_pct: float
@@ -76,6 +82,7 @@ def _case(
     *,
     cameras: int,
     motion_gate: bool = False,
+    workers: int = 1,
 ) -> tuple[PointRun, list[Path]]:
     design = settings.designs[0]
     simulator = CameraSimulator(
@@ -87,7 +94,13 @@ def _case(
         seconds=10.0,
     )
     with simulator:
-        config = pipeline_config(settings, design, simulator.cameras, motion_gate=motion_gate)
+        config = pipeline_config(
+            settings,
+            design,
+            simulator.cameras,
+            motion_gate=motion_gate,
+            cameras_per_worker=math.ceil(cameras / workers),
+        )
         run = measure_point(
             config,
             model_config,
@@ -100,11 +113,14 @@ def _case(
     return run, [c.clip for c in simulator.cameras]
 
 
-def _row(name: str, run: PointRun, decode: DecodeLimit, inference_fps: float) -> PipelineBenchRow:
+def _row(
+    name: str, run: PointRun, decode: DecodeLimit, inference_fps: float, workers: int = 1
+) -> PipelineBenchRow:
     p = run.point
     lower = min(decode.fps, inference_fps)
     decode_cpu_s = run.decoded / decode.frames_per_cpu_s if decode.frames_per_cpu_s else 0.0
-    outside_s = run.cpu_seconds.get("driver", 0.0) + run.cpu_seconds.get("camera_actors", 0.0) - decode_cpu_s
+    outside_s = run.cpu_seconds.get("camera_workers", 0.0) - decode_cpu_s
+    steering_s = run.cpu_seconds.get("controller", 0.0) + run.cpu_seconds.get("driver", 0.0)
     # Each camera asks inference for its fps times the share of frames the gate lets through.
     # At least one frame per window: the gate forces one through every max_skip_s, so demand is never 0.
     passed = max(1.0 - run.skipped_motion / max(run.frames_in, 1), 1.0 / max(run.frames_in, 1))
@@ -119,7 +135,10 @@ def _row(name: str, run: PointRun, decode: DecodeLimit, inference_fps: float) ->
         decode_only_fps=round(decode.fps, 1),
         inference_only_fps=round(inference_fps, 1),
         ratio_to_lower_limit=round(p.aggregate_fps / lower, 3) if lower else 0.0,
-        cpu_outside_ms_per_frame=round(1000 * max(outside_s, 0.0) / max(run.inferred, 1), 3),
+        workers=workers,
+        worker_outside_ms_per_frame=round(1000 * max(outside_s, 0.0) / max(run.inferred, 1), 3),
+        controller_ms_per_frame=round(1000 * steering_s / max(run.inferred, 1), 4),
+        controller_cpu_percent=round(100 * steering_s / run.seconds, 2) if run.seconds else 0.0,
         latency_p50_ms=p.latency_p50_ms,
         latency_p99_ms=p.latency_p99_ms,
         skipped_pct=round(100 * run.skipped_motion / max(run.frames_in, 1), 1),
@@ -138,6 +157,7 @@ def bench_pipeline(
     warmup_s: float = 2.0,
     motion_gate: bool = True,
     saturate: bool = True,
+    scale_workers: tuple[int, ...] = (),
 ) -> list[PipelineBenchRow]:
     """Measure the pipeline's cases and both limits in one run (see the module docstring)."""
     base = LoadTestSettings(
@@ -172,6 +192,9 @@ def bench_pipeline(
                 sat = replace(base, fps=float(min(MAX_CAMERA_FPS, math.ceil(wanted / count))))
                 run, _ = _case("saturated", sat, model_config, running, cameras=count)
                 rows.append(_row("saturated", run, decode, inference))
+                for workers in scale_workers:
+                    run, _ = _case("scale-out", sat, model_config, running, cameras=count, workers=workers)
+                    rows.append(_row(f"saturated, {workers} worker(s)", run, decode, inference, workers))
             if motion_gate:
                 gated, _ = _case(
                     "motion gate", base, model_config, running, cameras=cameras, motion_gate=True
@@ -185,7 +208,12 @@ def pipeline_command(
     cameras: Annotated[int, typer.Option(min=1, max=256, help="Simulated cameras (paced case).")] = 8,
     fps: Annotated[float, typer.Option(min=0.1, max=60, help="Target fps per camera.")] = 10.0,
     resolution: Annotated[str, typer.Option(help="Camera resolution WxH.")] = "640x360",
-    design: Annotated[str, typer.Option(help="Network design to serve.")] = "monolith",
+    design: Annotated[
+        list[str] | None, typer.Option(help="Network design to serve (repeatable; default monolith).")
+    ] = None,
+    workers: Annotated[
+        str, typer.Option(help="Also run the saturated case on these numbers of workers, e.g. 1,2,4.")
+    ] = "",
     seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per case.")] = 8.0,
     motion_gate: Annotated[
         bool, typer.Option("--motion-gate/--no-motion-gate", help="Also run the paced case with the gate on.")
@@ -199,21 +227,37 @@ def pipeline_command(
       camfleet bench pipeline
 
       camfleet bench pipeline --cameras 16 --fps 5 --design shared-condition --json
+
+      camfleet bench pipeline --design monolith --design specialists-condition --workers 1,2,4
     """
     from loadtest.settings import parse_resolution
 
-    rows = bench_pipeline(
-        model_config_from(model_config),
-        cameras=cameras,
-        fps=fps,
-        resolution=parse_resolution(resolution),
-        design=design,
-        seconds=seconds,
-        motion_gate=motion_gate,
-    )
+    scale = tuple(int(part) for part in workers.split(",") if part.strip())
+    results = {
+        name: bench_pipeline(
+            model_config_from(model_config),
+            cameras=cameras,
+            fps=fps,
+            resolution=parse_resolution(resolution),
+            design=name,
+            seconds=seconds,
+            motion_gate=motion_gate,
+            scale_workers=scale,
+        )
+        for name in design or ["monolith"]
+    }
     if as_json:
-        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        print(json.dumps({name: [row.to_dict() for row in rows] for name, rows in results.items()}, indent=2))
         return
+    for name, rows in results.items():
+        _print_table(name, resolution, rows)
+    console.print(
+        "paced: the requested load; saturated: offered > the limits, so 'x lower limit' is efficiency. "
+        "controller ms/frame: CPU of the processes that only steer."
+    )
+
+
+def _print_table(design: str, resolution: str, rows: list[PipelineBenchRow]) -> None:
     table = Table(title=f"pipeline: {design}, {resolution} cameras (this machine, one run)")
     columns = (
         "case",
@@ -224,7 +268,8 @@ def pipeline_command(
         "decode-only",
         "inference-only",
         "x lower limit",
-        "CPU ms/frame outside",
+        "worker CPU ms/frame outside",
+        "controller ms/frame (CPU %)",
         "p50/p99 ms",
         "skipped %",
         "cameras servable",
@@ -241,12 +286,10 @@ def pipeline_command(
             f"{r.decode_only_fps:.0f}",
             f"{r.inference_only_fps:.0f}",
             f"{r.ratio_to_lower_limit:.2f}",
-            f"{r.cpu_outside_ms_per_frame:.2f}",
+            f"{r.worker_outside_ms_per_frame:.2f}",
+            f"{r.controller_ms_per_frame:.3f} ({r.controller_cpu_percent:.1f})",
             f"{r.latency_p50_ms or 0:.0f}/{r.latency_p99_ms or 0:.0f}",
             f"{r.skipped_pct:.0f}",
             f"{r.cameras_servable:.1f}",
         )
     console.print(table)
-    console.print(
-        "paced: the requested load; saturated: offered > the limits, so 'x lower limit' is efficiency."
-    )

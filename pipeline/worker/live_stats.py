@@ -1,0 +1,82 @@
+"""Live counters of one camera in its worker, and a latency histogram that windows can be cut from.
+
+The histogram is cumulative with geometric bins (5% wide, 0.5 ms to about a minute), kept sparse, so a
+reader can take two readings and get the percentiles of the frames in between (the load tester's measured
+window) without the worker keeping every latency.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_BIN_BASE_MS = 0.5
+_BIN_GROWTH = 1.05
+_LOG_GROWTH = math.log(_BIN_GROWTH)
+
+
+def latency_bin(latency_ms: float) -> int:
+    """The histogram bin of ``latency_ms`` (bin k covers ``0.5 * 1.05**k`` to ``0.5 * 1.05**(k+1)`` ms)."""
+    if latency_ms <= _BIN_BASE_MS:
+        return 0
+    return int(math.log(latency_ms / _BIN_BASE_MS) / _LOG_GROWTH)
+
+
+def histogram_percentile(counts: Mapping[int, int], q: float) -> float:
+    """The ``q``-th percentile (0-100) of a latency histogram, in ms at the bin's middle; NaN when empty."""
+    total = sum(counts.values())
+    if total <= 0:
+        return math.nan
+    rank = q / 100.0 * total
+    seen = 0
+    for index in sorted(counts):
+        seen += counts[index]
+        if seen >= rank and counts[index] > 0:
+            return float(_BIN_BASE_MS * _BIN_GROWTH ** (index + 0.5))
+    return float(_BIN_BASE_MS * _BIN_GROWTH ** (max(counts) + 0.5))
+
+
+def histogram_delta(after: Mapping[int, int], before: Mapping[int, int]) -> dict[int, int]:
+    """The frames counted in ``after`` but not in ``before`` (a window of a cumulative histogram)."""
+    delta = {k: v - before.get(k, 0) for k, v in after.items()}
+    return {k: v for k, v in delta.items() if v > 0}
+
+
+@dataclass
+class CameraLiveStats:
+    """What a worker counts about one camera (written by the worker's loop thread only)."""
+
+    camera_id: str
+    model: str = ""
+    condition: str = ""
+    frames_in: int = 0
+    frames_inferred: int = 0
+    frames_skipped_motion: int = 0
+    detections: int = 0
+    latency_counts: dict[int, int] = field(default_factory=dict)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+    _done_times: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+
+    def record_result(self, *, latency_ms: float, detections: int, now: float) -> None:
+        """Count one inferred frame."""
+        self.frames_inferred += 1
+        self.detections += detections
+        self.latencies_ms.append(latency_ms)
+        index = latency_bin(latency_ms)
+        self.latency_counts[index] = self.latency_counts.get(index, 0) + 1
+        self._done_times.append(now)
+
+    def fps(self, now: float, window_s: float = 5.0) -> float:
+        """Inferred frames per second over the last ``window_s`` seconds."""
+        recent = [t for t in self._done_times if now - t <= window_s]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def latency_percentile(self, q: float) -> float:
+        """Capture-to-result latency percentile (ms) over recent frames; NaN when none."""
+        return float(np.percentile(list(self.latencies_ms), q)) if self.latencies_ms else float("nan")
