@@ -166,6 +166,7 @@ class FleetStatus:
         load: The latest load signal handed to the workers.
         replacements: Cameras moved to another worker because theirs died or stopped answering.
         worker_restarts: Worker processes that came back empty and got their cameras again.
+        workers_lost: Workers that died or stopped answering and were replaced.
     """
 
     design: str
@@ -177,6 +178,7 @@ class FleetStatus:
     load: LoadSignal = field(default_factory=LoadSignal)
     replacements: int = 0
     worker_restarts: int = 0
+    workers_lost: int = 0
 
     @property
     def aggregate_fps(self) -> float:

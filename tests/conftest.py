@@ -13,6 +13,13 @@ the models of :data:`SESSION_DESIGNS`.
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports ray (it reads these once): on this shared machine every Ray the tests start,
+# single-node or a multi-node Cluster, listens and connects on loopback only, with no auth prompt.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 import inspect
 import textwrap
 from collections.abc import Callable, Iterator

@@ -67,6 +67,9 @@ class FleetCollector(Collector):
             value=status.replacements,
         )
         yield CounterMetricFamily(
+            "camfleet_workers_lost", "Workers that died or hung and were replaced.", value=status.workers_lost
+        )
+        yield CounterMetricFamily(
             "camfleet_worker_restarts",
             "Worker processes that came back and got their cameras again.",
             value=status.worker_restarts,

@@ -2,11 +2,12 @@
 
 It carries no frames. Once a round (``ray.health_interval_s``) it asks every worker for its status (the
 health ping, bounded by ``ray.ping_timeout_s``), compares what each serves with what it should serve
-(:class:`~pipeline.controller.placement.Placement`) and closes the gap: a restarted worker gets its cameras
-again, a dead or hung one loses them to live workers (counted as replacements and logged), a worker that
-serves a camera it no longer owns drops it. It reads Triton's queue times (:class:`LoadMonitor`) and sends
-them to every worker, and serves the control plane through typed methods whose :class:`ControlResult`
-says what happened.
+(:class:`~pipeline.controller.placement.Placement`) and closes the gap: a worker missing a camera gets it
+(again), a worker that serves a camera it no longer owns drops it, and a dead or hung worker is ended and
+its cameras go to live workers or a new one (counted as replacements and logged). Ray does not restart
+workers, so placement has one owner. The controller reads Triton's queue times (:class:`LoadMonitor`) and
+sends them to every worker, and serves the control plane through typed methods whose
+:class:`ControlResult` says what happened.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ WorkerFactory = Callable[[WorkerSettings, str], Any]
 
 _CALL_TIMEOUT_S = 30.0
 _STARTUP_GRACE_S = 120.0  # a new worker may take this long to start (imports, first connection)
-_TIMEOUTS_BEFORE_EVACUATION = 2  # a worker that misses this many rounds in a row loses its cameras
-_KILL_AFTER_FAILURES = 4  # ...and is restarted by force after this many
+_TIMEOUTS_BEFORE_EVACUATION = 2  # a worker that misses this many rounds in a row is replaced
 
 
 class ControlOutcome(str, enum.Enum):
@@ -90,7 +90,8 @@ class FleetController:
         self.placement = Placement(config.ray.cameras_per_worker)
         self._monitor = load_monitor
         self._factory = worker_factory or self._create_worker
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the placement and counters
+        self._round = threading.Lock()  # one supervision round at a time
         self._policy: PolicyConfig = config.scheduler.policy
         self._load = LoadSignal()
         self._started = time.monotonic()
@@ -100,6 +101,7 @@ class FleetController:
         self._thread: threading.Thread | None = None
         self.replacements = 0
         self.worker_restarts = 0
+        self.workers_lost = 0
 
     def _create_worker(self, settings: WorkerSettings, worker_id: str) -> Any:
         return create_worker(settings, worker_id, num_cpus=self.config.ray.worker_cpus)
@@ -214,6 +216,7 @@ class FleetController:
                 load=self._load,
                 replacements=self.replacements,
                 worker_restarts=self.worker_restarts,
+                workers_lost=self.workers_lost,
             )
 
     # -- supervision ---------------------------------------------------------------------------------------
@@ -227,7 +230,14 @@ class FleetController:
                 logger.exception("supervision round failed")
 
     def supervise_once(self) -> None:
-        """One round: every worker's status, restarts and deaths handled, placement reconciled, load sent."""
+        """One round: every worker's status, restarts and deaths handled, placement reconciled, load sent.
+
+        Rounds never overlap (the background loop and a caller asking for a round now take turns).
+        """
+        with self._round:
+            self._supervise()
+
+    def _supervise(self) -> None:
         with self._lock:
             records = list(self.placement.workers.values())
         refs = {r.worker_id: r.handle.status.remote() for r in records}
@@ -259,29 +269,31 @@ class FleetController:
         self._send_load()
 
     def _worker_failed(self, record: WorkerRecord, error: str, *, definitive: bool) -> list[str]:
-        """Count a missed round; return the cameras to place elsewhere once the worker counts as lost."""
+        """Count a missed round; once the worker is lost, end it and return its cameras to place elsewhere.
+
+        A worker is lost when Ray says its process is gone (killed, crashed, its node removed) or when it
+        missed ``_TIMEOUTS_BEFORE_EVACUATION`` rounds in a row (hung). The controller replaces it itself
+        rather than letting Ray restart it empty, so there is never a race between a restarted worker and
+        the cameras' new placement.
+        """
         starting = record.incarnation is None
-        if (
-            starting
-            and not definitive
-            and time.monotonic() - self._created[record.worker_id] < _STARTUP_GRACE_S
-        ):
+        age = time.monotonic() - self._created[record.worker_id]
+        if starting and not definitive and age < _STARTUP_GRACE_S:
             return []  # still starting: imports and first connections take a while
         record.failures += 1
-        if record.failures >= _KILL_AFTER_FAILURES and record.failures % _KILL_AFTER_FAILURES == 0:
-            logger.warning("worker %s still does not answer: restarting it", record.worker_id)
-            ray.kill(record.handle, no_restart=False)
-        lost = definitive or record.failures >= _TIMEOUTS_BEFORE_EVACUATION
-        if not lost or not record.cameras:
+        if not definitive and record.failures < _TIMEOUTS_BEFORE_EVACUATION:
             return []
+        ray.kill(record.handle, no_restart=True)
+        self.placement.workers.pop(record.worker_id, None)
         moved = self.placement.evacuate(record)
         self.replacements += len(moved)
+        self.workers_lost += 1
         logger.warning(
-            "worker %s is lost (%s): moving %d camera(s) to live workers: %s",
+            "worker %s is lost (%s): moving its %d camera(s) to live workers: %s",
             record.worker_id,
             error,
             len(moved),
-            ", ".join(moved),
+            ", ".join(moved) or "none",
         )
         return moved
 

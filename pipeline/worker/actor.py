@@ -1,9 +1,8 @@
 """The camera worker as a Ray actor: one process per worker, anywhere in the cluster.
 
-The controller creates workers with :func:`create_worker` (spread over nodes, ``worker_cpus`` reserved each,
-restarted by Ray when the process dies) and talks to them through these typed methods. A restarted worker
-comes back empty with a new ``incarnation``; the controller sees that in :meth:`CameraWorkerActor.ping` and
-gives it its cameras again.
+The controller creates workers with :func:`create_worker` (spread over nodes, ``worker_cpus`` reserved each)
+and talks to them through these typed methods. Ray does not restart a worker: when one dies the controller
+places its cameras again itself (see :mod:`pipeline.controller.controller`).
 """
 
 from __future__ import annotations
@@ -36,10 +35,6 @@ class CameraWorkerActor:
         self._worker = CameraWorker.connect(settings, worker_id=worker_id, node_id=node_id).start()
         self._metrics = WorkerMetrics(worker_id)
         self._exported = 0.0
-
-    def ping(self) -> tuple[str, str]:
-        """``(worker_id, incarnation)``; answered by an actor thread, not the loop."""
-        return self._worker.worker_id, self._worker.incarnation
 
     def add_camera(self, camera: CameraConfig) -> None:
         """Start serving ``camera`` (see :meth:`CameraWorker.add_camera`)."""
@@ -86,7 +81,7 @@ def create_worker(settings: WorkerSettings, worker_id: str, *, num_cpus: float =
     actor_options: dict[str, Any] = {
         "num_cpus": num_cpus,
         "max_concurrency": _ACTOR_CONCURRENCY,
-        "max_restarts": -1,  # a killed process comes back; the controller refills it
+        "max_restarts": 0,  # the controller replaces a dead worker; a Ray restart would race its placement
         "max_task_retries": 0,  # a control call to a dead worker fails to the caller, never runs twice
         "scheduling_strategy": "SPREAD",
         **options,
