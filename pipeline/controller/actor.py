@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pipeline.config import CameraConfig, PipelineConfig
 from pipeline.controller.controller import ControlResult, FleetController
@@ -82,10 +81,16 @@ class ControllerActor:
 _RemoteController = ray.remote(ControllerActor)
 
 
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+"""A resource only the Ray head node has: the controller lives there, beside the cluster's own control."""
+
+
 def create_controller(config: PipelineConfig, settings: WorkerSettings) -> Any:
-    """Start a :class:`ControllerActor` on this node (no CPU reserved: it carries no frames)."""
-    node = ray.get_runtime_context().get_node_id()
-    strategy = NodeAffinitySchedulingStrategy(node, soft=True)
+    """Start a :class:`ControllerActor` on the head node (no CPU reserved: it carries no frames).
+
+    On the head, the loss of a worker node never takes the controller with it; the head's own loss ends
+    the Ray cluster anyway.
+    """
     return _RemoteController.options(
-        num_cpus=0, max_concurrency=_CONCURRENCY, scheduling_strategy=strategy
+        num_cpus=0, max_concurrency=_CONCURRENCY, resources={HEAD_NODE_RESOURCE: 0.001}
     ).remote(config, settings)

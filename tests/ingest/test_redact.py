@@ -31,3 +31,9 @@ def test_redact_text_ffmpeg_message_masks_userinfo_and_query_secrets() -> None:
 def test_camera_spec_repr_url_is_redacted() -> None:
     spec = CameraSpec(camera_id="c", url="rtsp://admin:hunter2@cam/live")
     assert "hunter2" not in repr(spec) and "hunter2" not in str(spec)
+
+
+def test_redact_url_redis_login_hidden_as_for_cameras():
+    assert redact_url("redis://user:secret@host:6379/0") == "redis://***@host:6379/0"
+    assert redact_url("redis://:secret@host:6379") == "redis://***@host:6379"
+    assert redact_url("redis://host:6379") == "redis://host:6379"

@@ -642,7 +642,8 @@ def test_cameras_configmap_loads_as_camfleet_config(built: Built, tmp_path: Path
     assert {"name": "http-control", "containerPort": config.control.port} in head["ports"]
     env = {e["name"] for e in head["env"]}
     assert config.control.token_env in env
-    assert "CAMFLEET_REDIS_PASSWORD_FILE" in env
+    # The head publishes no events: the Redis password is only where the publishing camera workers are.
+    assert "CAMFLEET_REDIS_PASSWORD_FILE" not in env
 
 
 def _redis_password_file(pod: PodTemplate) -> str | None:
@@ -662,11 +663,36 @@ def _redis_password_file(pod: PodTemplate) -> str | None:
     return None
 
 
+def _secret_names(pod: PodTemplate) -> set[str]:
+    """Every Secret a pod template uses: as a volume, in envFrom, or in an env valueFrom."""
+    names = {v["secret"]["secretName"] for v in pod.spec.get("volumes", []) if "secret" in v}
+    for container in pod.containers():
+        names |= {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+        names |= {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+    return names
+
+
+def _pipeline_pods(built: Built) -> tuple[list[PodTemplate], list[PodTemplate]]:
+    """The head's and the camera workers' pod templates."""
+    heads = [p for p in _pod_templates(built) if HEAD.items() <= p.labels.items()]
+    workers = [p for p in _pod_templates(built) if WORKERS.items() <= p.labels.items()]
+    assert len(heads) == 1 and workers, built.overlay
+    return heads, workers
+
+
 def test_camera_workers_publish_to_redis_with_the_password_file(built: Built) -> None:
-    # Camera workers, not the head, hold the Redis connection now: their pods read the password like the head.
-    for pod in _pod_templates(built):
-        if PIPELINE.items() <= pod.labels.items():
-            assert _redis_password_file(pod) == "/var/run/secrets/camfleet/redis/password", pod.where
+    # Camera workers, not the head, hold the Redis connection: each reads the password from its own pod.
+    heads, workers = _pipeline_pods(built)
+    for pod in workers:
+        assert _redis_password_file(pod) == "/var/run/secrets/camfleet/redis/password", pod.where
+    # The head publishes nothing, so it holds no Redis password at all.
+    for pod in heads:
+        assert _redis_password_file(pod) is None, pod.where
+        assert "camfleet-redis" not in _secret_names(pod), pod.where
 
 
 _CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")
@@ -703,14 +729,35 @@ def test_cameras_passwords_come_from_the_cameras_secret(tmp_path: Path) -> None:
         assert camera.credentials is not None and camera.credentials.password_env, camera.id
         assert camera.credentials.password_env in secret_keys, camera.id
         assert "@" not in camera.url, f"{camera.id}: credentials belong in the Secret, not the URL"
-    cluster = dev.one("RayCluster", "camfleet")["spec"]
-    head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
-    assert {"secretRef": {"name": "camfleet-cameras"}} in head["envFrom"]
-    # The controller resolves camera URLs when it places a camera; the worker pods never hold the Secret.
-    for group in cluster["workerGroupSpecs"]:
-        spec = group["template"]["spec"]
-        assert "envFrom" not in spec["containers"][0], group["groupName"]
-        assert all(v.get("secret", {}).get("secretName") != "camfleet-cameras" for v in spec["volumes"])
+
+
+CAMERA_PASSWORDS_DIR = "/var/run/secrets/camfleet/cameras"
+"""Where the camfleet-cameras Secret is mounted: cameras.yaml's password_file paths point here."""
+
+
+def test_camera_secret_only_in_the_workers_that_open_the_streams(built: Built) -> None:
+    # A camera worker resolves its cameras' credentials when it opens the stream (worker.camera_spec), so a
+    # password never travels through Ray: the worker pods hold the Secret, the controller's head does not.
+    heads, workers = _pipeline_pods(built)
+    for pod in workers:
+        (container,) = [c for c in pod.spec["containers"] if c["name"].startswith("ray-")]
+        assert {"secretRef": {"name": "camfleet-cameras"}} in container.get("envFrom", []), pod.where
+        volumes = {v["name"]: v for v in pod.spec.get("volumes", [])}
+        mounted = [
+            m
+            for m in container.get("volumeMounts", [])
+            if volumes[m["name"]].get("secret", {}).get("secretName") == "camfleet-cameras"
+        ]
+        mounts = [(m["mountPath"], m.get("readOnly")) for m in mounted]
+        assert mounts == [(CAMERA_PASSWORDS_DIR, True)], pod.where
+        # Every key, as a file named after it (a password_file path names the key).
+        assert "items" not in volumes[mounted[0]["name"]]["secret"], pod.where
+    for pod in heads:
+        assert "camfleet-cameras" not in _secret_names(pod), pod.where
+        for container in pod.containers():
+            assert all(
+                not m["mountPath"].startswith(CAMERA_PASSWORDS_DIR) for m in container.get("volumeMounts", [])
+            ), pod.where
 
 
 def test_triton_loads_every_model_the_design_needs(built: Built, tmp_path: Path) -> None:
