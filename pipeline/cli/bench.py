@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from loadtest.bench import pipeline_command
 from pipeline.cli.common import JsonOption, ModelConfigOption, console, handle_errors, model_config_from
+
+if TYPE_CHECKING:
+    from loadtest.bench import PipelineBenchRow
 
 app = typer.Typer(
     help=(
@@ -21,9 +23,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-
-app.command("pipeline")(pipeline_command)
 
 
 @app.command("models")
@@ -54,5 +53,99 @@ def models_command(
     for row in rows:
         table.add_row(
             row.design, str(row.batch), row.transport, f"{row.fps:.1f}", f"{row.ratio_to_torch:.2f}"
+        )
+    console.print(table)
+
+
+@app.command("pipeline")
+@handle_errors
+def pipeline_command(
+    cameras: Annotated[int, typer.Option(min=1, max=256, help="Simulated cameras (paced case).")] = 8,
+    fps: Annotated[float, typer.Option(min=0.1, max=60, help="Target fps per camera.")] = 10.0,
+    resolution: Annotated[str, typer.Option(help="Camera resolution WxH.")] = "640x360",
+    design: Annotated[
+        list[str] | None, typer.Option(help="Network design to serve (repeatable; default monolith).")
+    ] = None,
+    workers: Annotated[
+        str, typer.Option(help="Also run the saturated case on these numbers of workers, e.g. 1,2,4.")
+    ] = "",
+    seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per case.")] = 8.0,
+    motion_gate: Annotated[
+        bool, typer.Option("--motion-gate/--no-motion-gate", help="Also run the paced case with the gate on.")
+    ] = True,
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pipeline fps against the decode-only and inference-only limits, and CPU per frame outside both.
+
+    Examples:
+      camfleet bench pipeline
+
+      camfleet bench pipeline --cameras 16 --fps 5 --design shared-condition --json
+
+      camfleet bench pipeline --design monolith --design specialists-condition --workers 1,2,4
+    """
+    from loadtest.bench import bench_pipeline
+    from loadtest.settings import parse_resolution
+
+    scale = tuple(int(part) for part in workers.split(",") if part.strip())
+    results = {
+        name: bench_pipeline(
+            model_config_from(model_config),
+            cameras=cameras,
+            fps=fps,
+            resolution=parse_resolution(resolution),
+            design=name,
+            seconds=seconds,
+            motion_gate=motion_gate,
+            scale_workers=scale,
+        )
+        for name in design or ["monolith"]
+    }
+    if as_json:
+        print(json.dumps({name: [row.to_dict() for row in rows] for name, rows in results.items()}, indent=2))
+        return
+    for name, rows in results.items():
+        _print_table(name, resolution, rows)
+    console.print(
+        "paced: the requested load; saturated: offered > the limits, so 'x lower limit' is efficiency. "
+        "controller ms/frame: CPU of the processes that only steer."
+    )
+
+
+def _print_table(design: str, resolution: str, rows: list[PipelineBenchRow]) -> None:
+    table = Table(title=f"pipeline: {design}, {resolution} cameras (this machine, one run)")
+    columns = (
+        "case",
+        "cameras",
+        "fps/cam",
+        "offered",
+        "aggregate",
+        "decode-only",
+        "inference-only",
+        "x lower limit",
+        "worker CPU ms/frame outside",
+        "controller ms/frame (CPU %)",
+        "p50/p99 ms",
+        "skipped %",
+        "cameras servable",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for r in rows:
+        table.add_row(
+            r.case,
+            str(r.cameras),
+            f"{r.per_camera_fps:.1f}/{r.target_fps:g}",
+            f"{r.offered_fps:.0f}",
+            f"{r.aggregate_fps:.1f}",
+            f"{r.decode_only_fps:.0f}",
+            f"{r.inference_only_fps:.0f}",
+            f"{r.ratio_to_lower_limit:.2f}",
+            f"{r.worker_outside_ms_per_frame:.2f}",
+            f"{r.controller_ms_per_frame:.3f} ({r.controller_cpu_percent:.1f})",
+            f"{r.latency_p50_ms or 0:.0f}/{r.latency_p99_ms or 0:.0f}",
+            f"{r.skipped_pct:.0f}",
+            f"{r.cameras_servable:.1f}",
         )
     console.print(table)

@@ -24,6 +24,7 @@ from pipeline.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
+_RESOLVE_EVERY_S = 10.0
 _CONCURRENCY = 16  # control requests from Serve and the run process wait on workers; supervision has a thread
 
 
@@ -37,7 +38,8 @@ class ControllerActor:
             timeout_s=min(settings.triton.timeout_s, 5.0),
             use_shared_memory=False,
             max_in_flight=1,
-            health_interval_s=settings.triton.health_interval_s,
+            # Statistics are read once a round anyway; the pool's own checks only pick up new addresses.
+            health_interval_s=max(settings.triton.health_interval_s, _RESOLVE_EVERY_S),
         )
         served = list(get_design(config.design).served_models)
         monitor = LoadMonitor(self._triton.clients, served)
