@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.batching.batcher import BatcherStats
+from pipeline.events.sink import SinkStats
+
 
 @dataclass(frozen=True, slots=True)
 class LoadSignal:
@@ -35,32 +38,6 @@ class LoadSignal:
         if model is not None:
             return self.queue_ms.get(model)
         return max(self.queue_ms.values()) if self.queue_ms else None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchCounts:
-    """What one worker's per-model batcher did (totals since the worker started)."""
-
-    frames_in: int = 0
-    frames_done: int = 0
-    dropped_queue_full: int = 0
-    dropped_stale: int = 0
-    dropped_inference_error: int = 0
-    requests: int = 0
-    request_errors: int = 0
-    batch_sizes: dict[int, int] = field(default_factory=dict)
-    last_error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SinkCounts:
-    """What one worker's Redis sink did: events published, waiting, dropped, write errors."""
-
-    published: int = 0
-    buffered: int = 0
-    dropped: int = 0
-    errors: int = 0
-    connected: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +87,8 @@ class WorkerStatus:
         node_id: Ray node it runs on.
         pid: Its process id.
         cameras: Every camera it serves.
-        batcher: Its per-model batcher.
-        sink: Its Redis sink.
+        batcher: A copy of its per-model batcher's counters.
+        sink: Its Redis sink's counters.
         servers: The Triton servers its balancer knows.
         failovers: Requests a failing server handed to another one.
         motion_passed: Frames the motion gate let through (all cameras).
@@ -126,8 +103,8 @@ class WorkerStatus:
     node_id: str
     pid: int
     cameras: tuple[CameraStatus, ...] = ()
-    batcher: BatchCounts = field(default_factory=BatchCounts)
-    sink: SinkCounts = field(default_factory=SinkCounts)
+    batcher: BatcherStats = field(default_factory=BatcherStats)
+    sink: SinkStats = field(default_factory=SinkStats)
     servers: tuple[ServerStatus, ...] = ()
     failovers: int = 0
     motion_passed: int = 0

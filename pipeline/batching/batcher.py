@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,10 +57,6 @@ class BatcherStats:
     request_errors: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
     last_error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready copy."""
-        return {**self.__dict__, "batch_sizes": dict(self.batch_sizes)}
 
 
 @dataclass(eq=False)

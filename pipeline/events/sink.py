@@ -50,11 +50,11 @@ def make_client(url: str, config: RedisConfig | None = None, *, password: str | 
 class SinkStats:
     """Counters of a sink: events published, waiting, dropped (buffer full or rejected), write errors."""
 
-    published: int
-    buffered: int
-    dropped: int
-    errors: int
-    connected: bool
+    published: int = 0
+    buffered: int = 0
+    dropped: int = 0
+    errors: int = 0
+    connected: bool = True
 
 
 class RedisEventSink:

@@ -14,6 +14,7 @@ to the caller, so the loop's state is touched by its own thread only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -39,13 +40,7 @@ from pipeline.ingest.spec import CameraSpec
 from pipeline.models.designs import get_design
 from pipeline.scheduler.config import PolicyConfig
 from pipeline.serving.pool import TritonPool
-from pipeline.status import (
-    BatchCounts,
-    CameraStatus,
-    LoadSignal,
-    SinkCounts,
-    WorkerStatus,
-)
+from pipeline.status import CameraStatus, LoadSignal, WorkerStatus
 from pipeline.worker.event_stage import EventStage
 from pipeline.worker.live_stats import CameraLiveStats
 from pipeline.worker.router import FrameRouter
@@ -334,7 +329,6 @@ class CameraWorker:
         now = time.monotonic()
         ingest = {**self._final, **self.group.stats()}
         batcher = self.batcher.stats
-        sink = self.sink.stats()
         motion = self.router.motion.totals()
         return WorkerStatus(
             worker_id=self.worker_id,
@@ -342,18 +336,8 @@ class CameraWorker:
             node_id=self.node_id,
             pid=os.getpid(),
             cameras=tuple(self._camera_status(cid, ingest.get(cid), now) for cid in self._cameras),
-            batcher=BatchCounts(
-                frames_in=batcher.frames_in,
-                frames_done=batcher.frames_done,
-                dropped_queue_full=batcher.dropped_queue_full,
-                dropped_stale=batcher.dropped_stale,
-                dropped_inference_error=batcher.dropped_inference_error,
-                requests=batcher.requests,
-                request_errors=batcher.request_errors,
-                batch_sizes=dict(batcher.batch_sizes),
-                last_error=batcher.last_error,
-            ),
-            sink=SinkCounts(sink.published, sink.buffered, sink.dropped, sink.errors, sink.connected),
+            batcher=dataclasses.replace(batcher, batch_sizes=dict(batcher.batch_sizes)),
+            sink=self.sink.stats(),
             servers=tuple(self.triton.health()),
             failovers=self.triton.failovers,
             motion_passed=motion.passed,

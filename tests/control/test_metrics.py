@@ -6,18 +6,11 @@ import math
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.batching import BatcherStats
 from pipeline.control.metrics import render_metrics
 from pipeline.control.status_page import render_status_page
-from pipeline.status import (
-    BatchCounts,
-    CameraStatus,
-    FleetStatus,
-    LoadSignal,
-    ServerStatus,
-    SinkCounts,
-    WorkerStatus,
-    WorkerSummary,
-)
+from pipeline.events.sink import SinkStats
+from pipeline.status import CameraStatus, FleetStatus, LoadSignal, ServerStatus, WorkerStatus, WorkerSummary
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -36,8 +29,8 @@ def fleet() -> FleetStatus:
     back = CameraStatus("back<script>", worker_id="worker-0", state="backing_off", last_error="refused")
     worker = WorkerStatus(
         "worker-0", "abc", "node", 1234, cameras=(front, back),
-        batcher=BatchCounts(requests=12, request_errors=1, dropped_queue_full=3, batch_sizes={8: 10, 2: 2}),
-        sink=SinkCounts(published=7), servers=(ServerStatus("127.0.0.1:8001", True, 0, 12, 1),),
+        batcher=BatcherStats(requests=12, request_errors=1, dropped_queue_full=3, batch_sizes={8: 10, 2: 2}),
+        sink=SinkStats(published=7), servers=(ServerStatus("127.0.0.1:8001", True, 0, 12, 1),),
     )  # fmt: skip
     return FleetStatus(
         "monolith",
