@@ -9,17 +9,14 @@ clearly fallen behind (per-camera fps under 0.8 x target at two consecutive poin
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ray
 from rich.progress import Progress
 
 from loadtest.baseline import naive_fps
@@ -110,17 +107,6 @@ def mean_batch(batch_sizes: dict[int, int]) -> float:
     """Frames per request of a batcher histogram."""
     requests = sum(batch_sizes.values())
     return sum(size * count for size, count in batch_sizes.items()) / requests if requests else 0.0
-
-
-@contextlib.contextmanager
-def _own_ray() -> Iterator[None]:
-    """Shut Ray down on exit only when this run started it (tests share a session Ray)."""
-    started_here = not ray.is_initialized()
-    try:
-        yield
-    finally:
-        if started_here and ray.is_initialized():
-            ray.shutdown()
 
 
 def _sweep_design(
@@ -219,10 +205,7 @@ def run_loadtest(settings: LoadTestSettings, *, show_progress: bool = True) -> L
         task = progress.add_task("load test", total=len(settings.designs) * len(settings.cameras))
         for design in settings.designs:
             progress.update(task, description=f"{design}: starting Triton")
-            with (
-                _own_ray(),
-                services(pipeline_config(settings, design, []), repository=repository) as running,
-            ):
+            with services(pipeline_config(settings, design, []), repository=repository) as running:
                 outcome.sweeps.append(
                     _sweep_design(settings, design, model_config, running, progress, task, clips)
                 )

@@ -117,13 +117,12 @@ def require_rtsp_server() -> None:
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One local Ray for the whole test session: loopback only, 2 CPUs, a small object store."""
-    import ray
 
-    from pipeline.runtime.services import init_local_ray
+    from pipeline.runtime.services import init_local_ray, stop_local_ray
 
-    init_local_ray(num_cpus=2, object_store_mb=200)
+    temp_dir = init_local_ray(num_cpus=2, object_store_mb=200)
     yield
-    ray.shutdown()
+    stop_local_ray(temp_dir)
 
 
 @pytest.fixture(scope="session")

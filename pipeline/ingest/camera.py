@@ -1,7 +1,9 @@
 """The camera reader: one thread that owns a source, reconnects it with backoff and feeds a sink.
 
-The loop never raises: an open or read failure, the end of a live stream or an unexpected bug moves the camera
-to ``BACKING_OFF``, counts the error and retries after an exponential, jittered, capped delay. ``stop()`` is
+The loop never raises: an open or read failure or the end of a live stream moves the camera to
+``BACKING_OFF``, counts the error and retries after an exponential, jittered, capped delay. Anything else is
+a bug in camfleet, not in the stream: it is logged with its traceback, counted, and the camera goes to
+``FAILED`` instead of retrying the same bug forever. ``stop()`` is
 prompt: waits use an event, and a read blocked in FFmpeg is bounded by the spec's read timeout.
 """
 
@@ -70,7 +72,9 @@ class CameraReader:
         self.sampled = 0
         self.reconnects = 0
         self.errors = 0
+        self.bugs = 0
         self.last_error: str | None = None
+        self._failed = False
 
     @property
     def state(self) -> CameraState:
@@ -153,7 +157,7 @@ class CameraReader:
             delay = self._backoff.next_delay()
             logger.info("camera %s: retrying in %.2f s", self.spec.camera_id, delay)
             self._stop.wait(delay)
-        self._set_state(CameraState.STOPPED)
+        self._set_state(CameraState.FAILED if self._failed else CameraState.STOPPED)
 
     def _run_once(self) -> bool:
         """Open, read until the stream ends or fails; return True when the camera is done for good."""
@@ -186,11 +190,15 @@ class CameraReader:
             if self._stop.is_set():
                 return True
             self._fail(f"{type(exc).__name__}: {redact_text(str(exc), url)}")
-        except Exception as exc:  # the loop must survive anything: a bug here must not kill the actor
+        except Exception as exc:  # a bug, not a stream error: reconnecting would only repeat it
             # The traceback without the message: the message may quote the URL unredacted.
             where = "".join(traceback.format_tb(exc.__traceback__))
-            self._fail(f"unexpected {type(exc).__name__}: {redact_text(str(exc), url)}")
-            logger.debug("camera %s: unexpected error at\n%s", self.spec.camera_id, where)
+            message = f"bug: {type(exc).__name__}: {redact_text(str(exc), url)}"
+            self.bugs += 1
+            self._fail(message)
+            logger.error("camera %s stops on a bug (%s); traceback:\n%s", self.spec.camera_id, message, where)
+            self._failed = True
+            return True
         finally:
             self._decoded_before += source.decoded
             self._source = None

@@ -126,6 +126,7 @@ class CameraState(enum.Enum):
     CONNECTING = "connecting"
     RUNNING = "running"
     BACKING_OFF = "backing_off"
+    FAILED = "failed"  # a bug in camfleet, not a stream error: it is not retried (see the log)
     STOPPED = "stopped"
 
 

@@ -167,10 +167,10 @@ def measure_ray(*, reps: int) -> dict[str, float]:
     """Round trip of a Ray actor call returning 0, 0.25 and 1 MB (a local Ray, started if needed)."""
     import ray
 
-    from pipeline.runtime.services import init_local_ray
+    from pipeline.runtime.services import init_local_ray, stop_local_ray
 
     started = not ray.is_initialized()
-    init_local_ray(num_cpus=1, object_store_mb=128)
+    temp_dir = init_local_ray(num_cpus=1, object_store_mb=128)
     try:
         actor: Any = ray.remote(num_cpus=0)(_Echo).remote()
         sizes_mb = (0.0, 0.25, 1.0)
@@ -181,7 +181,7 @@ def measure_ray(*, reps: int) -> dict[str, float]:
         ray.kill(actor)
     finally:
         if started:
-            ray.shutdown()
+            stop_local_ray(temp_dir)
     fixed, per_mb = fit_line(sizes_mb, seconds)
     return {"ray_fixed_s": fixed, "ray_s_per_mb": per_mb}
 

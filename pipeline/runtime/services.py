@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +28,15 @@ from pipeline.serving.pool import resolve_urls
 logger = logging.getLogger(__name__)
 
 
-def init_local_ray(*, num_cpus: int | None = None, object_store_mb: int = 256) -> None:
+def init_local_ray(*, num_cpus: int | None = None, object_store_mb: int = 256) -> Path | None:
     """Start a local Ray suited to a shared machine: loopback only, no dashboard, capped object store.
 
-    Does nothing when Ray is already initialised in this process.
+    Returns:
+        Ray's temporary folder, for the caller to remove after ``ray.shutdown()``; None (and nothing
+        started) when Ray is already initialised in this process.
     """
     if ray.is_initialized():
-        return
+        return None
     # Loopback only and no auth prompt: DESIGN.md's settings for a shared machine.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -47,6 +50,14 @@ def init_local_ray(*, num_cpus: int | None = None, object_store_mb: int = 256) -
         log_to_driver=False,
         logging_level=logging.WARNING,
     )
+    return Path(temp_dir)
+
+
+def stop_local_ray(temp_dir: Path | None) -> None:
+    """Shut Ray down and remove the temporary folder :func:`init_local_ray` made for it."""
+    ray.shutdown()
+    if temp_dir is not None:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def models_to_load(config: PipelineConfig) -> list[str]:
@@ -106,12 +117,21 @@ class RunningServices:
 
 @contextlib.contextmanager
 def services(config: PipelineConfig, *, repository: Path | None = None) -> Iterator[RunningServices]:
-    """Start (or connect to) Ray, Triton and Redis for ``config``; stop what was started on exit."""
-    if config.ray.address:
-        ray.init(address=config.ray.address, logging_level=logging.WARNING)
-    else:
-        init_local_ray(num_cpus=config.ray.num_cpus, object_store_mb=config.ray.object_store_mb)
+    """Start (or connect to) Ray, Triton and Redis for ``config``; stop what was started on exit.
+
+    Ray is shut down on exit (and its temporary folder removed) only when this call started it: tests and
+    the load tester share one Ray across many calls.
+    """
     with contextlib.ExitStack() as stack:
+        if not ray.is_initialized():
+            if config.ray.address:
+                ray.init(address=config.ray.address, logging_level=logging.WARNING)
+                stack.callback(ray.shutdown)
+            else:
+                temp_dir = init_local_ray(
+                    num_cpus=config.ray.num_cpus, object_store_mb=config.ray.object_store_mb
+                )
+                stack.callback(stop_local_ray, temp_dir)
         triton_server = None
         triton_urls = list(config.triton.urls)
         if not triton_urls:

@@ -150,3 +150,25 @@ def test_camera_reader_stop_during_long_backoff_is_prompt(tmp_path: Path) -> Non
     assert reader.stop(2.0)
     assert time.monotonic() - start < 0.5
     assert threading.active_count() >= 1
+
+
+def test_camera_reader_bug_in_sink_fails_once_with_traceback_and_no_reconnect(
+    clip_mp4: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_sink(frame: Frame) -> None:
+        raise KeyError("a bug in camfleet, not in the stream")
+
+    spec = CameraSpec(
+        camera_id="c", url=str(clip_mp4), fps=10, realtime=False, loop=True, backoff=FAST_BACKOFF
+    )
+    rec = Recorder()
+    reader = CameraReader(spec, broken_sink, on_state=rec.on_state, seed=0)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.state is CameraState.FAILED, 10)
+        time.sleep(0.3)  # a reconnect would have happened by now with FAST_BACKOFF
+    finally:
+        assert reader.stop(3.0)
+    assert reader.bugs == 1 and reader.reconnects == 0 and CameraState.BACKING_OFF not in rec.states
+    assert "bug: KeyError" in (reader.last_error or "")
+    assert any("Traceback" in r.getMessage() or "broken_sink" in r.getMessage() for r in caplog.records)

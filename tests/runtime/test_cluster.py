@@ -8,8 +8,10 @@ the surviving parts keep publishing, the lost cameras publish again elsewhere, a
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -50,7 +52,9 @@ def cluster(ray_session):
         ray.shutdown()
         cluster.shutdown()
         patch.undo()
-        init_local_ray(num_cpus=2, object_store_mb=200)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        # The session's Ray comes back for the tests after this module; its folder goes when they end.
+        atexit.register(shutil.rmtree, init_local_ray(num_cpus=2, object_store_mb=200), True)
 
 
 @pytest.fixture(scope="module")
