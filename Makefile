@@ -10,10 +10,10 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# PYTHONWARNINGS=ignore: the build backend's notice about editable installs is not for users.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# The build backend's notice about editable installs is not for users: keep the install output clean.
 	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
