@@ -7,7 +7,9 @@ point (:meth:`CameraConfig.resolved_url`, :meth:`RedisConfig.password_from_env`)
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -35,35 +37,69 @@ class LocationConfig(_Strict):
     timezone: str = Field("UTC", description="IANA time zone name, e.g. Europe/London.")
 
 
+class SecretConfig(_Strict):
+    """Where a secret's value lives: an environment variable or the first line of a file (never here)."""
+
+    env: str | None = Field(None, min_length=1, description="Environment variable holding the value.")
+    file: Path | None = Field(None, description="File whose first line is the value.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretConfig:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def read(self) -> str:
+        """The value, read now (in the process that needs it).
+
+        Raises:
+            ConfigError: if the variable is unset or the file cannot be read.
+        """
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"secret variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            return self.file.read_text().splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"cannot read secret file {self.file}: {exc}") from exc
+
+
 class CredentialsConfig(_Strict):
-    """Camera login, taken from the environment or a file, never written in the config itself."""
+    """Camera login: the password comes from a named secret, the environment or a file, never the config."""
 
     username: str = Field("", description="User name (not secret).")
+    secret: str | None = Field(
+        None, description="Name of an entry of the config's secrets (the only source POST /cameras may use)."
+    )
     password_env: str | None = Field(None, description="Environment variable holding the password.")
     password_file: Path | None = Field(None, description="File holding the password (first line).")
 
     @model_validator(mode="after")
     def _one_source(self) -> CredentialsConfig:
-        if self.password_env and self.password_file:
-            raise ValueError("give password_env or password_file, not both")
+        if sum(x is not None for x in (self.secret, self.password_env, self.password_file)) > 1:
+            raise ValueError("give one of secret, password_env or password_file")
         return self
 
-    def password(self) -> str:
-        """Read the password from its source.
+    def password(self, secrets: Mapping[str, SecretConfig]) -> str:
+        """Read the password from its source (empty when it has none).
 
         Raises:
-            ConfigError: if the variable is unset or the file cannot be read.
+            ConfigError: if the secret is unknown, the variable unset or the file unreadable.
         """
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(f"camera password variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text().splitlines()[0].strip()
-            except (OSError, IndexError) as exc:
-                raise ConfigError(f"cannot read camera password file {self.password_file}: {exc}") from exc
+        if self.secret is not None:
+            named = secrets.get(self.secret)
+            if named is None:
+                raise ConfigError(
+                    f"unknown secret {self.secret!r}; the config names: {', '.join(secrets) or 'none'}"
+                )
+            return named.read()
+        if self.password_env is not None:
+            return SecretConfig(env=self.password_env).read()
+        if self.password_file is not None:
+            return SecretConfig(file=self.password_file).read()
         return ""
 
 
@@ -93,13 +129,17 @@ class CameraConfig(_Strict):
     read_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one read, seconds.")
     events: CameraEventsConfig = Field(default_factory=CameraEventsConfig, description="Zones and filters.")
 
-    def resolved_url(self) -> str:
-        """The URL with credentials filled in (never log this; log ``url``)."""
+    def resolved_url(self, secrets: Mapping[str, SecretConfig]) -> str:
+        """The URL with credentials filled in (never log this; log ``url``).
+
+        Raises:
+            ConfigError: if the password cannot be read.
+        """
         if self.credentials is None:
             return self.url
         parts = urlsplit(self.url)
         user = quote(self.credentials.username, safe="")
-        password = quote(self.credentials.password(), safe="")
+        password = quote(self.credentials.password(secrets), safe="")
         login = f"{user}:{password}@" if password else f"{user}@"
         host = parts.netloc.rsplit("@", 1)[-1]
         return urlunsplit(parts._replace(netloc=login + host))
@@ -190,12 +230,37 @@ class RayConfig(_Strict):
 
 
 class ControlConfig(_Strict):
-    """The REST control plane."""
+    """The REST control plane, and what a camera added through it may be."""
 
     enabled: bool = Field(True, description="Serve the control API.")
     host: str = Field("127.0.0.1", description="Bind address; anything but loopback requires a token.")
     port: int = Field(0, ge=0, le=65535, description="Port; 0 picks a free one.")
     token_env: str = Field("CAMFLEET_CONTROL_TOKEN", description="Variable holding the API token.")
+    camera_schemes: list[str] = Field(
+        default_factory=lambda: ["rtsp", "rtsps"],
+        description="URL schemes POST /cameras accepts.",
+    )
+    camera_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (names, addresses or CIDR networks) POST /cameras may point at; empty: any host "
+        "but this machine's loopback, link-local, multicast and unspecified addresses.",
+    )
+    camera_files: bool = Field(False, description="Let POST /cameras open local files (tests, demos).")
+    max_body_bytes: int = Field(16_384, ge=256, le=1_048_576, description="Largest request body accepted.")
+    changes_per_minute: int = Field(
+        60, ge=1, le=100_000, description="Changes (POST, PUT, DELETE) accepted per client per minute."
+    )
+
+    @field_validator("camera_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if "/" in host:
+                try:
+                    ipaddress.ip_network(host, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{host!r} is not a CIDR network: {exc}") from None
+        return hosts
 
 
 class PipelineConfig(_Strict):
@@ -213,6 +278,10 @@ class PipelineConfig(_Strict):
     batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Requests per model.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Compute.")
     control: ControlConfig = Field(default_factory=ControlConfig, description="REST control plane.")
+    secrets: dict[str, SecretConfig] = Field(
+        default_factory=dict,
+        description="Named secrets (where each value lives, never the value) that cameras may name.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -230,6 +299,9 @@ class PipelineConfig(_Strict):
             if camera.id in seen:
                 raise ValueError(f"camera id {camera.id!r} appears twice")
             seen.add(camera.id)
+            secret = camera.credentials.secret if camera.credentials else None
+            if secret is not None and secret not in self.secrets:
+                raise ValueError(f"camera {camera.id!r} names secret {secret!r}, which is not in secrets")
         return self
 
 

@@ -50,7 +50,7 @@ def test_camera_credentials_from_env_filled_in_and_redacted(monkeypatch):
             "credentials": {"username": "me", "password_env": "CAM_PW"},
         }
     )
-    resolved = camera.resolved_url()
+    resolved = camera.resolved_url({})
     assert resolved == "rtsp://me:s3cret%2Fpass@10.0.0.2/live"
     assert "s3cret" not in redact_url(resolved)
     assert "s3cret" not in camera.url
@@ -62,4 +62,4 @@ def test_camera_credentials_missing_variable_clear_error(monkeypatch):
         {"id": "c", "url": "rtsp://h/x", "credentials": {"username": "me", "password_env": "NOPE_PW"}}
     )
     with pytest.raises(ConfigError, match="NOPE_PW is not set"):
-        camera.resolved_url()
+        camera.resolved_url({})

@@ -161,7 +161,8 @@ def _start_control(config: PipelineConfig, controller: Any) -> Any:
         return None
     from pipeline.control.app import start_control_plane, token_from_env
 
-    plane = start_control_plane(config.control, token_from_env(config.control, os.environ), controller)
+    token = token_from_env(config.control, os.environ)
+    plane = start_control_plane(config.control, token, controller, secret_names=list(config.secrets))
     console.print(f"control API at {plane.url} (GET /cameras, POST /cameras, PUT /policy, GET /metrics)")
     return plane
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Awaitable
 from typing import Annotated, Any
@@ -20,9 +21,13 @@ from typing import Annotated, Any
 import ray
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.config import CameraConfig
+from pipeline.control.admission import CameraAdmission
 from pipeline.control.metrics import CONTENT_TYPE, render_metrics
 from pipeline.control.status_page import render_status_page
 from pipeline.controller.controller import ControlOutcome, ControlResult
@@ -57,24 +62,53 @@ def _invalid(what: str, error: ValidationError) -> HTTPException:
     return HTTPException(422, detail={"message": f"invalid {what}: {summary}", "errors": fields})
 
 
-async def _body(request: Request) -> Any:
+async def _body(request: Request, limit: int) -> Any:
+    """The request's JSON body, read up to ``limit`` bytes (413 past it, whatever Content-Length says)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, detail=f"the body is larger than {limit} bytes")
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > limit:
+            raise HTTPException(413, detail=f"the body is larger than {limit} bytes")
     try:
-        return await request.json()
+        return json.loads(data)
     except ValueError as exc:
         raise HTTPException(422, detail={"message": f"body is not JSON: {exc}", "errors": []}) from exc
 
 
-def build_api(controller: Any, *, token_sha256: str | None, wait_s: float = 30.0) -> FastAPI:
+def build_api(
+    controller: Any,
+    *,
+    token_sha256: str | None,
+    admission: CameraAdmission,
+    max_body_bytes: int = 16_384,
+    changes_per_minute: int = 60,
+    wait_s: float = 30.0,
+) -> FastAPI:
     """Build the control API on ``controller`` (a ControllerActor handle).
 
     Args:
         controller: Handle of the fleet's :class:`~pipeline.controller.actor.ControllerActor`.
         token_sha256: :func:`token_digest` of the API token; None serves without authentication.
+        admission: What a camera added through the API may be (403 otherwise).
+        max_body_bytes: Largest request body (413 past it).
+        changes_per_minute: Changes accepted per client per minute (429 past it).
         wait_s: How long a change may take before the request answers 504.
 
     Returns:
         The FastAPI app.
     """
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    changes = RateLimitItemPerMinute(changes_per_minute)
+
+    def limit_changes(request: Request) -> None:
+        client = request.client.host if request.client else "unknown"
+        if not limiter.hit(changes, "changes", client):
+            raise HTTPException(
+                429, detail=f"more than {changes_per_minute} changes a minute", headers={"Retry-After": "60"}
+            )
 
     async def call(ref: Awaitable[Any], timeout_s: float) -> Any:
         try:
@@ -112,6 +146,7 @@ def build_api(controller: Any, *, token_sha256: str | None, wait_s: float = 30.0
         openapi_url="/openapi.json" if docs else None,
     )
     protected = APIRouter(dependencies=[Depends(require_token)])
+    limited = [Depends(limit_changes)]
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -135,25 +170,29 @@ def build_api(controller: Any, *, token_sha256: str | None, wait_s: float = 30.0
             {"design": status["design"], "cameras": status["cameras"], "unplaced": status["unplaced"]}
         )
 
-    @protected.post("/cameras")
+    @protected.post("/cameras", dependencies=limited)
     async def add_camera(request: Request) -> JSONResponse:
         try:
-            camera = CameraConfig.model_validate(await _body(request))
+            camera = CameraConfig.model_validate(await _body(request, max_body_bytes))
         except ValidationError as exc:
             raise _invalid("camera", exc) from None
+        refusal = admission.refusal(camera)
+        if refusal is not None:
+            logger.warning("POST /cameras refused for %s: %s", camera.id, refusal)
+            raise HTTPException(403, detail={"message": f"camera {camera.id!r} refused: {refusal}"})
         response = await change(controller.add_camera.remote(camera), created=201)
         if response.status_code == 201:
             response.headers["Location"] = f"/cameras/{camera.id}"
         return response
 
-    @protected.delete("/cameras/{camera_id}")
+    @protected.delete("/cameras/{camera_id}", dependencies=limited)
     async def remove_camera(camera_id: str) -> JSONResponse:
         return await change(controller.remove_camera.remote(camera_id))
 
-    @protected.put("/policy")
+    @protected.put("/policy", dependencies=limited)
     async def set_policy(request: Request) -> JSONResponse:
         try:
-            policy = _POLICY.validate_python(await _body(request))
+            policy = _POLICY.validate_python(await _body(request, max_body_bytes))
         except ValidationError as exc:
             raise _invalid("policy", exc) from None
         return await change(controller.set_policy.remote(policy))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from pipeline.config import ControlConfig
+from pipeline.control.admission import CameraAdmission
 from pipeline.control.api import build_api, token_digest
 from pipeline.errors import CamfleetError, ConfigError
 from pipeline.netutil import LOOPBACK, free_port, wait_for_port
@@ -37,8 +38,22 @@ DEFAULT_WAIT_S = 60.0
 class ControlApiReplica:
     """The Serve replica: builds the FastAPI app on the controller's handle when it starts."""
 
-    def __init__(self, controller: Any, token_sha256: str | None, wait_s: float) -> None:
-        self._app = build_api(controller, token_sha256=token_sha256, wait_s=wait_s)
+    def __init__(
+        self,
+        controller: Any,
+        token_sha256: str | None,
+        control: ControlConfig,
+        admission: CameraAdmission,
+        wait_s: float,
+    ) -> None:
+        self._app = build_api(
+            controller,
+            token_sha256=token_sha256,
+            admission=admission,
+            max_body_bytes=control.max_body_bytes,
+            changes_per_minute=control.changes_per_minute,
+            wait_s=wait_s,
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """The app Serve routes HTTP requests to (Serve calls this after ``__init__``)."""
@@ -51,9 +66,18 @@ ControlApi: Any = serve.deployment(
 """The Serve deployment of :class:`ControlApiReplica` (one replica, no CPU reserved)."""
 
 
-def build_control_app(controller: Any, token: str | None, *, wait_s: float = DEFAULT_WAIT_S) -> Any:
-    """The bound Serve application for ``controller`` (only the token's digest travels)."""
-    return ControlApi.bind(controller, token_digest(token) if token else None, wait_s)
+def build_control_app(
+    controller: Any,
+    token: str | None,
+    *,
+    control: ControlConfig | None = None,
+    secret_names: Collection[str] = (),
+    wait_s: float = DEFAULT_WAIT_S,
+) -> Any:
+    """The bound Serve application for ``controller`` (only the token's digest travels, no secret value)."""
+    control = control or ControlConfig()
+    admission = CameraAdmission.from_config(control, secret_names)
+    return ControlApi.bind(controller, token_digest(token) if token else None, control, admission, wait_s)
 
 
 def is_loopback(host: str) -> bool:
@@ -86,12 +110,19 @@ class ControlPlane:
 
 
 def start_control_plane(
-    config: ControlConfig, token: str | None, controller: Any, *, wait_s: float = DEFAULT_WAIT_S
+    config: ControlConfig,
+    token: str | None,
+    controller: Any,
+    *,
+    secret_names: Collection[str] = (),
+    wait_s: float = DEFAULT_WAIT_S,
 ) -> ControlPlane:
     """Start the REST control plane on an initialised Ray (see the module docstring).
 
     Args:
         controller: Handle of the fleet's controller actor.
+        secret_names: Names of the config's secrets, the only credentials a camera added through the API may
+            name.
         config: Address, port (0 = a free one) and the token's variable name (for messages).
         token: The API token, or None. Required when ``config.host`` is not a loopback address; when
             given, every route but ``/healthz`` requires ``Authorization: Bearer <token>``.
@@ -121,7 +152,8 @@ def start_control_plane(
     attempts = 1 if config.port else 3  # a free port can be taken between picking and binding it
     for attempt in range(1, attempts + 1):
         try:
-            return _start(config, token, controller, config.port or free_port(config.host), wait_s)
+            port = config.port or free_port(config.host)
+            return _start(config, token, controller, port, secret_names, wait_s)
         except CamfleetError as exc:
             if attempt == attempts:
                 raise
@@ -130,7 +162,12 @@ def start_control_plane(
 
 
 def _start(
-    config: ControlConfig, token: str | None, controller: Any, port: int, wait_s: float
+    config: ControlConfig,
+    token: str | None,
+    controller: Any,
+    port: int,
+    secret_names: Collection[str],
+    wait_s: float,
 ) -> ControlPlane:
     plane = ControlPlane(f"http://{_url_host(config.host)}:{port}")
     started = time.monotonic()
@@ -140,7 +177,8 @@ def _start(
             http_options={"host": config.host, "port": port},
             logging_config={"log_level": "WARNING"},
         )
-        serve.run(build_control_app(controller, token, wait_s=wait_s), name=APP_NAME, route_prefix="/")
+        app = build_control_app(controller, token, control=config, secret_names=secret_names, wait_s=wait_s)
+        serve.run(app, name=APP_NAME, route_prefix="/")
     except Exception as exc:
         plane.stop()
         raise CamfleetError(f"the control plane did not start on {config.host}:{port}: {exc}") from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipeline.config import BatchingConfig, PipelineConfig, TritonConfig
+from pipeline.config import BatchingConfig, PipelineConfig, SecretConfig, TritonConfig
 from pipeline.events.config import EventsConfig, RedisConfig
 from pipeline.scheduler.config import SchedulerConfig
 
@@ -30,6 +30,7 @@ class WorkerSettings:
         triton_urls: ``host:port`` (or names to resolve) of every Triton server.
         redis: Sink settings.
         redis_url: Where events go.
+        secrets: The named secrets cameras may refer to: where each value lives, never the value.
     """
 
     design: str
@@ -41,6 +42,7 @@ class WorkerSettings:
     triton_urls: tuple[str, ...]
     redis: RedisConfig
     redis_url: str
+    secrets: dict[str, SecretConfig]
 
     @classmethod
     def from_config(
@@ -57,4 +59,5 @@ class WorkerSettings:
             triton_urls=tuple(triton_urls),
             redis=config.redis,
             redis_url=redis_url,
+            secrets=dict(config.secrets),
         )

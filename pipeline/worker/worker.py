@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.batching import InferenceResult, ModelBatcher, RoutedFrame
-from pipeline.config import CameraConfig
+from pipeline.config import CameraConfig, SecretConfig
 from pipeline.errors import CamfleetError, ConfigError, StreamError
 from pipeline.events.config import RedisConfig
 from pipeline.events.sink import RedisEventSink
@@ -55,14 +55,14 @@ _CALL_TIMEOUT_S = 30.0
 _TAKE_MAX = 256  # frames taken from the camera queues per step at most
 
 
-def camera_spec(camera: CameraConfig, input_size: int) -> CameraSpec:
+def camera_spec(camera: CameraConfig, input_size: int, secrets: Mapping[str, SecretConfig]) -> CameraSpec:
     """The ingest spec of a configured camera: credentials resolved here, frames resized to the model input.
 
     Called inside the worker that opens the stream, so a password never travels through Ray in clear.
     """
     return CameraSpec(
         camera_id=camera.id,
-        url=camera.resolved_url(),
+        url=camera.resolved_url(secrets),
         fps=camera.fps,
         width=input_size,
         height=input_size,
@@ -281,7 +281,7 @@ class CameraWorker:
     def _add_camera(self, camera: CameraConfig) -> None:
         if camera.id in self._cameras:
             raise ConfigError(f"camera id {camera.id!r} is already served by worker {self.worker_id}")
-        spec = camera_spec(camera, self.settings.input_size)
+        spec = camera_spec(camera, self.settings.input_size, self.settings.secrets)
         self.group.add_camera(spec)
         self.router.add(camera)
         self._cameras[camera.id] = camera

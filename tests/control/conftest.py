@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,13 @@ def camera(camera_id: str, **extra: object) -> dict[str, object]:
     return {"id": camera_id, "url": f"{NOWHERE}/{camera_id}", "open_timeout_s": 1, **extra}
 
 
+LOBBY_PASSWORD = "lobby-pa55word"
+"""The value of the config's named secret ``lobby`` (a file the worker reads itself)."""
+
+CONTROL = {"camera_schemes": ["tcp", "rtsp"], "camera_hosts": ["127.0.0.1/32"], "changes_per_minute": 1000}
+"""The package plane's policy: cameras at loopback tcp/rtsp URLs (nothing else), no local files."""
+
+
 def controller_for(config: PipelineConfig, triton: TritonServer, redis: EmbeddedRedis) -> Any:
     settings = WorkerSettings.from_config(
         config, input_size=160, triton_urls=[triton.grpc_url], redis_url=redis.url
@@ -52,6 +60,7 @@ class Plane:
     url: str
     controller: Any
     http: requests.Session
+    secret_files: list[Path]
 
     def status(self) -> Any:
         ray.get(self.controller.supervise_once.remote(), timeout=60)
@@ -59,12 +68,23 @@ class Plane:
 
 
 @pytest.fixture(scope="package")
-def plane(ray_session: None, triton_server: TritonServer, pipeline_redis: EmbeddedRedis) -> Iterator[Plane]:
+def plane(
+    ray_session: None,
+    triton_server: TritonServer,
+    pipeline_redis: EmbeddedRedis,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Plane]:
+    secret_file = tmp_path_factory.mktemp("secrets") / "lobby"
+    secret_file.write_text(LOBBY_PASSWORD + "\n")
     config = PipelineConfig.model_validate(
-        {"cameras": [camera("front"), camera("back")], "control": {"enabled": True}}
+        {
+            "cameras": [camera("front"), camera("back")],
+            "control": CONTROL,
+            "secrets": {"lobby": {"file": str(secret_file)}},
+        }
     )
     controller = controller_for(config, triton_server, pipeline_redis)
-    control = start_control_plane(ControlConfig(host="127.0.0.1", port=0), TOKEN, controller)
+    control = start_control_plane(config.control, TOKEN, controller, secret_names=list(config.secrets))
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {TOKEN}"
     try:
@@ -72,7 +92,7 @@ def plane(ray_session: None, triton_server: TritonServer, pipeline_redis: Embedd
         while requests.get(f"{control.url}/healthz", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, "the control plane never became healthy"
             time.sleep(0.2)
-        yield Plane(control.url, controller, http)
+        yield Plane(control.url, controller, http, [secret_file])
     finally:
         http.close()
         control.stop()
@@ -90,7 +110,8 @@ def gone(plane: Plane, triton_server: TritonServer, pipeline_redis: EmbeddedRedi
     """The control app in front of a controller that has been killed, without a token, at GONE_PREFIX."""
     controller = controller_for(PipelineConfig(), triton_server, pipeline_redis)
     ray.kill(controller, no_restart=True)
-    serve.run(build_control_app(controller, None, wait_s=2.0), name="gone", route_prefix=GONE_PREFIX)
+    app = build_control_app(controller, None, control=ControlConfig(**CONTROL), wait_s=2.0)
+    serve.run(app, name="gone", route_prefix=GONE_PREFIX)
     try:
         yield plane.url + GONE_PREFIX
     finally:

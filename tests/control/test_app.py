@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import ray
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,11 +59,20 @@ def test_post_cameras_body_not_json_returns_422(plane: Plane) -> None:
     assert response.status_code == 422
 
 
-def test_post_camera_whose_password_variable_is_unset_returns_422_and_is_not_kept(plane: Plane) -> None:
-    body = camera("locked", credentials={"username": "viewer", "password_env": "CAMFLEET_TEST_UNSET_VAR"})
-    response = plane.http.post(f"{plane.url}/cameras", json=body, timeout=60)
+def test_post_camera_whose_secret_file_is_gone_returns_422_and_is_not_kept(plane: Plane, tmp_path) -> None:
+    # The worker reads the secret when it opens the stream: a secret it cannot read is the request's fault.
+    status = ray.get(plane.controller.status.remote(), timeout=30)
+    assert status.workers  # the package plane's worker is the one that would read it
+    body = camera("locked", credentials={"username": "viewer", "secret": "lobby"})
+    secret = next(iter(plane.secret_files))
+    saved = secret.read_text()
+    secret.unlink()
+    try:
+        response = plane.http.post(f"{plane.url}/cameras", json=body, timeout=60)
+    finally:
+        secret.write_text(saved)
     assert response.status_code == 422, response.text
-    assert "CAMFLEET_TEST_UNSET_VAR" in response.json()["message"]
+    assert "cannot read secret file" in response.json()["message"]
     status = plane.status()
     assert status.camera("locked") is None and "locked" not in status.unplaced
 

@@ -215,7 +215,7 @@ def test_cluster_one_of_two_tritons_stopped_traffic_moves_to_the_other(
 
 def test_cluster_rest_add_and_remove_camera_while_others_run(cluster, two_tritons, run_pipeline, clips):
     with run_pipeline(_config(clips("day", seed=10), 1), two_tritons[0].grpc_url) as h:
-        plane = start_control_plane(ControlConfig(), None, h.fleet.controller)
+        plane = start_control_plane(ControlConfig(camera_files=True), None, h.fleet.controller)
         try:
             h.wait_for(lambda: h.inferred("cam0") >= 3, 120, "first camera")
             added = requests.post(

@@ -19,7 +19,7 @@ def test_control_plane_adds_and_removes_cameras_while_others_run(run_pipeline, t
         "ray": {"cameras_per_worker": 1},
     }
     with run_pipeline(config, triton_server.grpc_url) as h:
-        plane = start_control_plane(ControlConfig(), None, h.fleet.controller)
+        plane = start_control_plane(ControlConfig(camera_files=True), None, h.fleet.controller)
         try:
             h.wait_for(lambda: h.inferred("front") >= 3, 120, "first camera")
             health = requests.get(f"{plane.url}/healthz", timeout=10)
