@@ -336,6 +336,12 @@ def _locate(
     return path, None
 
 
+def _key_text(part: str | int) -> str:
+    """A key as it reads in an error line: quoted when it holds spaces or control characters."""
+    text = str(part)
+    return text if text.isprintable() and " " not in text and text else repr(text)
+
+
 def load_config(path: Path | str) -> PipelineConfig:
     """Load and validate ``cameras.yaml``.
 
@@ -361,6 +367,6 @@ def load_config(path: Path | str) -> PipelineConfig:
         problems = []
         for error in exc.errors():
             key_path, line = _locate(tuple(error["loc"]), lines)
-            where = ".".join(str(part) for part in key_path) or "<root>"
+            where = ".".join(_key_text(part) for part in key_path) or "<root>"
             problems.append(f"  {path}:{line or '?'}: {where}: {error['msg']}")
         raise ConfigError(f"{path} is invalid:\n" + "\n".join(problems)) from exc

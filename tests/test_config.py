@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import CameraConfig, load_config
 from pipeline.errors import ConfigError
@@ -63,3 +66,51 @@ def test_camera_credentials_missing_variable_clear_error(monkeypatch):
     )
     with pytest.raises(ConfigError, match="NOPE_PW is not set"):
         camera.resolved_url({})
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**9), 10**9)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=15,
+)
+_SECTIONS = [
+    "design",
+    "cameras",
+    "scheduler",
+    "events",
+    "redis",
+    "triton",
+    "batching",
+    "ray",
+    "control",
+    "secrets",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(st.sampled_from(_SECTIONS) | st.text(max_size=10), _VALUES, max_size=5))
+def test_load_config_any_yaml_mapping_loads_or_names_the_key(tmp_path, data):
+    path = tmp_path / "cameras.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        lines = str(exc).splitlines()[1:]
+        assert lines and all(f"{path}:" in line and ": " in line.split(f"{path}:", 1)[1] for line in lines), (
+            exc
+        )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_load_config_any_text_loads_or_raises_config_error(tmp_path, text):
+    path = tmp_path / "cameras.yaml"
+    path.write_text(text)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert str(path) in str(exc)
