@@ -66,6 +66,7 @@ class CameraStatus:
     frames_in: int = 0
     frames_inferred: int = 0
     frames_skipped_motion: int = 0
+    frames_malformed: int = 0
     dropped_decode_queue: int = 0
     detections: int = 0
     events: int = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -101,12 +102,22 @@ class ControlPlane:
 
     url: str
 
-    def stop(self) -> None:
-        """Shut down the Serve app and Serve itself (started by :func:`start_control_plane`)."""
-        try:
-            serve.shutdown()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # a failing shutdown must not hide the pipeline's own stop
-            logger.warning("serve shutdown failed: %r", exc)
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Delete camfleet's Serve app; shut Serve down only when no other app runs on it (bounded wait)."""
+
+        def stop_serve() -> None:
+            try:
+                serve.delete(APP_NAME)
+                if not serve.status().applications:
+                    serve.shutdown()  # type: ignore[no-untyped-call]
+            except Exception as exc:  # a failing shutdown must not hide the pipeline's own stop
+                logger.warning("stopping the control plane failed: %r", exc)
+
+        thread = threading.Thread(target=stop_serve, name="camfleet-serve-stop", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            logger.warning("the control plane did not stop within %.0f s; leaving it to Ray", timeout_s)
 
 
 def start_control_plane(

@@ -30,6 +30,7 @@ _FRAME_STAGES = {
     "in": "frames_in",
     "inferred": "frames_inferred",
     "skipped_motion": "frames_skipped_motion",
+    "malformed": "frames_malformed",
 }
 _WORKER_DROPS = {
     "queue_full": "dropped_queue_full",

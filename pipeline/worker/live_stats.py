@@ -56,6 +56,7 @@ class CameraLiveStats:
     frames_in: int = 0
     frames_inferred: int = 0
     frames_skipped_motion: int = 0
+    frames_malformed: int = 0
     detections: int = 0
     latency_counts: dict[int, int] = field(default_factory=dict)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))

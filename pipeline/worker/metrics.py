@@ -21,6 +21,7 @@ _CAMERA_COUNTERS = {
     "frames_in": "Frames sampled and routed.",
     "frames_inferred": "Frames inferred and tracked.",
     "frames_skipped_motion": "Frames the motion gate held back.",
+    "frames_malformed": "Frames of the wrong shape or type, skipped.",
     "dropped_decode_queue": "Frames dropped by the camera's bounded queue (consumer behind).",
     "detections": "Confident detections.",
     "events": "Events published.",

@@ -117,6 +117,7 @@ class CameraWorker:
         )
         self.events = EventStage(settings.events, input_size=settings.input_size, sink=sink)
         self.load = LoadSignal()
+        self._frame_shape = (settings.input_size, settings.input_size, 3)
         self._cameras: dict[str, CameraConfig] = {}
         self._live: dict[str, CameraLiveStats] = {}
         self._final: dict[str, CameraStats] = {}
@@ -257,6 +258,18 @@ class CameraWorker:
             return
         live = self._live[frame.camera_id]
         live.frames_in += 1
+        image = frame.image
+        if image.shape != self._frame_shape or image.dtype != np.uint8:  # a broken source: skip, count, say
+            live.frames_malformed += 1
+            if live.frames_malformed == 1:
+                logger.warning(
+                    "camera %s: frame of shape %s and dtype %s skipped (expected %s uint8); counting",
+                    frame.camera_id,
+                    image.shape,
+                    image.dtype,
+                    self._frame_shape,
+                )
+            return
         routing = self.router.route(frame, camera, self.load, now)
         live.model, live.condition = routing.model, routing.condition
         if routing.skipped_motion:
@@ -315,6 +328,7 @@ class CameraWorker:
             frames_in=live.frames_in,
             frames_inferred=live.frames_inferred,
             frames_skipped_motion=live.frames_skipped_motion,
+            frames_malformed=live.frames_malformed,
             dropped_decode_queue=ingest.dropped if ingest is not None else 0,
             detections=live.detections,
             events=self.events.published.get(camera_id, 0),

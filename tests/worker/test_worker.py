@@ -1,0 +1,89 @@
+"""The camera worker in this process (no Ray): real PyAV decoding, real Triton, real Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from pipeline.config import CameraConfig, PipelineConfig
+from pipeline.events.sink import RedisEventSink
+from pipeline.ingest.frames import Frame
+from pipeline.ingest.source import PyAVSource, VideoSource
+from pipeline.ingest.spec import CameraSpec
+from pipeline.serving.pool import TritonPool
+from pipeline.worker.settings import WorkerSettings
+from pipeline.worker.worker import CameraWorker
+from pipeline.world.clips import write_clip
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class MalformingSource:
+    """The real PyAV source, with every third frame replaced by a malformed one (wrong shape or empty)."""
+
+    def __init__(self, spec: CameraSpec) -> None:
+        self._source: VideoSource = PyAVSource(spec)
+        self._count = itertools.count()
+
+    @property
+    def decoded(self) -> int:
+        return self._source.decoded
+
+    def open(self) -> None:
+        self._source.open()
+
+    def frames(self, frame_ids: Iterator[int], stop: threading.Event) -> Iterator[Frame]:
+        for frame in self._source.frames(frame_ids, stop):
+            index = next(self._count)
+            if index % 3 == 1:
+                frame = dataclasses.replace(frame, image=np.zeros((0, 0, 3), np.uint8))
+            elif index % 3 == 2:
+                frame = dataclasses.replace(frame, image=frame.image[:, :, :2].copy())
+            yield frame
+
+    def close(self) -> None:
+        self._source.close()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("worker_clip") / "day.mp4"
+    write_clip(path, condition="day", seconds=4.0, size=(640, 360), fps=10, seed=5)
+    return path
+
+
+def test_worker_malformed_frames_are_counted_and_skipped_the_rest_inferred(
+    triton_server, pipeline_redis, clip
+):
+    config = PipelineConfig.model_validate({"design": "monolith"})
+    settings = WorkerSettings.from_config(
+        config, input_size=160, triton_urls=[triton_server.grpc_url], redis_url=pipeline_redis.url
+    )
+    worker = CameraWorker(
+        settings,
+        triton=TritonPool.connect(settings.triton_urls, health_interval_s=60),
+        sink=RedisEventSink.from_url(pipeline_redis.url),
+        source_factory=MalformingSource,
+    ).start()
+    try:
+        worker.add_camera(CameraConfig(id="broken", url=str(clip), fps=10))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            camera = worker.status().cameras[0]
+            if camera.frames_inferred >= 5 and camera.frames_malformed >= 10:
+                break
+            time.sleep(0.2)
+        status = worker.status()
+    finally:
+        worker.stop(drain_timeout_s=5)
+    camera = status.cameras[0]
+    assert camera.frames_malformed >= 10 and camera.frames_inferred >= 5, camera
+    # Two of every three frames are malformed; none of them reached Triton, and no request failed.
+    assert camera.frames_inferred <= camera.frames_in - camera.frames_malformed
+    assert status.batcher.request_errors == 0 and camera.state == "running"
