@@ -183,6 +183,13 @@ class PyAVSource:
                         source_size=(vframe.width, vframe.height),
                         media_time_s=t,
                     )
+            except av.ExitError:  # FFmpeg gave up waiting: the read timeout ran out
+                if stop.is_set():
+                    return
+                raise StreamError(
+                    f"camera {self._spec.camera_id} ({self._spec.safe_url}): stalled: no data for "
+                    f"{self._spec.read_timeout_s:g} s (read_timeout_s)"
+                ) from None
             except (av.FFmpegError, OSError) as exc:
                 raise self._error("read failed", exc) from None
             if not self._spec.is_looping:

@@ -9,9 +9,11 @@ exactly as it reads an RTSP camera. Each viewer gets its own connection and rela
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -25,13 +27,33 @@ SEND_TIMEOUT_S = 5.0
 """A viewer that accepts no data for this long is disconnected (the relay thread must not hang)."""
 
 
-class _SocketWriter:
-    """The file-like object PyAV writes a container to."""
+@dataclass
+class StreamFaults:
+    """Faults a simulated camera shows while it streams, switched on and off by a test or the fault matrix.
 
-    def __init__(self, sock: socket.socket) -> None:
+    Attributes:
+        stalled: While set, the camera keeps its connections open and sends nothing (a frozen camera).
+        corrupt_bytes: Random bytes to put into the stream before the next write (then back to 0).
+    """
+
+    stalled: threading.Event = field(default_factory=threading.Event)
+    corrupt_bytes: int = 0
+
+
+class _SocketWriter:
+    """The file-like object PyAV writes a container to, with the camera's faults applied."""
+
+    def __init__(self, sock: socket.socket, faults: StreamFaults, stop: threading.Event) -> None:
         self.sock = sock
+        self._faults = faults
+        self._stop = stop
 
     def write(self, data: bytes) -> int:
+        while self._faults.stalled.is_set() and not self._stop.is_set():
+            time.sleep(0.05)
+        if self._faults.corrupt_bytes:
+            garbage, self._faults.corrupt_bytes = self._faults.corrupt_bytes, 0
+            self.sock.sendall(os.urandom(garbage))
         self.sock.sendall(data)
         return len(data)
 
@@ -42,10 +64,11 @@ class _SocketWriter:
 class TcpCameraServer:
     """A looping, real-time TCP stream of one clip; :meth:`start` and :meth:`stop` it (or use ``with``)."""
 
-    def __init__(self, clip: Path, *, host: str = LOOPBACK) -> None:
+    def __init__(self, clip: Path, *, host: str = LOOPBACK, faults: StreamFaults | None = None) -> None:
         """Prepare to serve ``clip`` on ``host`` (a free port is bound by :meth:`start`)."""
         self.clip_path = Path(clip)
         self.host = host
+        self.faults = faults or StreamFaults()
         self.port = 0
         self.epoch = 0.0
         self._clip: ClipPackets | None = None
@@ -106,7 +129,10 @@ class TcpCameraServer:
             with (
                 av.open(str(self.clip_path)) as source,
                 av.open(
-                    _SocketWriter(conn), mode="w", format="mpegts", options={"flush_packets": "1"}
+                    _SocketWriter(conn, self.faults, self._stop),
+                    mode="w",
+                    format="mpegts",
+                    options={"flush_packets": "1"},
                 ) as output,
             ):
                 stream = output.add_stream_from_template(source.streams.video[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from pipeline.controller.load import LoadMonitor
@@ -16,6 +18,7 @@ def test_load_monitor_first_read_empty_then_means_of_the_window(tiny_server):
         assert monitor.read().queue_ms == {}
         for _ in range(5):
             client.infer("tiny", frames)
+        time.sleep(0.5)  # Triton books a request's statistics just after it answers
         signal = monitor.read()
         assert set(signal.queue_ms) == {"tiny"} and signal.queue_ms["tiny"] >= 0
         assert signal.compute_ms["tiny"] > 0 and signal.window_s > 0

@@ -81,6 +81,8 @@ class Harness:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
+        self.final: FleetStatus | None = None
+        """The status the drained fleet left when it stopped (set when the ``with`` block ends)."""
 
     def status(self) -> FleetStatus:
         """The status after a supervision round run now."""
@@ -139,9 +141,10 @@ def run_pipeline(ray_session: None, pipeline_redis: EmbeddedRedis) -> Callable[.
             triton_urls=urls,
             redis_url=redis_url or pipeline_redis.url,
         )
+        harness = Harness(fleet)
         try:
-            yield Harness(fleet)
+            yield harness
         finally:
-            fleet.stop(drain_timeout_s=10)
+            harness.final = fleet.stop(drain_timeout_s=10)
 
     return start

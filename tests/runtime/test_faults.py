@@ -1,0 +1,119 @@
+"""Faults of one camera while others run: real processes, real servers, bounded time.
+
+Each test checks what a user would: the other cameras keep being served, the fault shows in the status and
+in ``/metrics`` with a clear state, the camera recovers when the fault ends, and every event the workers
+report published is in the Redis stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.control.metrics import render_metrics
+from pipeline.status import FleetStatus
+from pipeline.world.tcp import TcpCameraServer
+
+pytestmark = pytest.mark.timeout(300)
+
+STEADY_EVENTS = {"confirm_frames": 1, "seen_interval_s": 0.5}
+
+
+@pytest.fixture(scope="module")
+def steady_triton(steady_repository, tmp_path_factory):
+    from pipeline.serving.launcher import TritonServer
+
+    with TritonServer(steady_repository, models=["monolith"], run_dir=tmp_path_factory.mktemp("t")) as server:
+        yield server
+
+
+def _config(faulty_url: str, clip) -> dict:
+    return {
+        "design": "monolith",
+        "cameras": [
+            {"id": "faulty", "url": faulty_url, "fps": 5, "open_timeout_s": 2, "read_timeout_s": 2},
+            {"id": "steady", "url": str(clip), "fps": 5},
+        ],
+        "scheduler": {"policy": {"type": "static"}},
+        "events": STEADY_EVENTS,
+    }
+
+
+def _state_in_metrics(status: FleetStatus, camera_id: str) -> str | None:
+    for family in text_string_to_metric_families(render_metrics(status).decode()):
+        for sample in family.samples:
+            if sample.name == "camfleet_camera_info" and sample.labels.get("camera") == camera_id:
+                return sample.labels["state"]
+    return None
+
+
+def _stream_events(url: str, since_ms: int = 0) -> dict[str, int]:
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    counts: dict[str, int] = {}
+    for _id, fields in client.xrange("camfleet:events", min=f"{since_ms}-0"):
+        camera = json.loads(fields[b"event"])["camera_id"]
+        counts[camera] = counts.get(camera, 0) + 1
+    return counts
+
+
+@pytest.fixture
+def fresh_redis():
+    from pipeline.events.redis_server import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        yield server
+
+
+def test_fault_stalled_tcp_camera_backs_off_others_run_it_recovers_no_event_lost(
+    run_pipeline, steady_triton, fresh_redis, clips
+):
+    server = TcpCameraServer(clips("day", seed=12)).start()
+    try:
+        with run_pipeline(
+            _config(server.url, clips("day", seed=13)), steady_triton.grpc_url, fresh_redis.url
+        ) as h:
+            h.wait_for(lambda: h.inferred("faulty") >= 5 and h.inferred("steady") >= 5, 120, "both streaming")
+            server.faults.stalled.set()  # the camera freezes: connection open, no bytes
+            h.wait_for(
+                lambda: (c := h.camera("faulty")) is not None and c.state == "backing_off", 30, "stall seen"
+            )
+            status = h.status()
+            assert "stalled: no data for 2 s" in (status.camera("faulty").last_error or "")
+            assert _state_in_metrics(status, "faulty") == "backing_off"
+            steady = h.inferred("steady")
+            h.wait_for(lambda: h.inferred("steady") >= steady + 5, 30, "the other camera keeps running")
+            server.faults.stalled.clear()
+            resumed = h.inferred("faulty")
+            h.wait_for(lambda: h.inferred("faulty") >= resumed + 5, 60, "the camera recovers")
+            assert h.camera("faulty").state == "running" and h.camera("faulty").reconnects >= 1
+        final = h.final
+    finally:
+        server.stop()
+    published = {c.camera_id: c.events for c in final.cameras}
+    assert published["faulty"] > 0 and _stream_events(fresh_redis.url) == published
+
+
+def test_fault_corrupt_bytes_mid_stream_decode_goes_on_or_reconnects(
+    run_pipeline, steady_triton, fresh_redis, clips
+):
+    server = TcpCameraServer(clips("day", seed=14)).start()
+    try:
+        with run_pipeline(
+            _config(server.url, clips("day", seed=15)), steady_triton.grpc_url, fresh_redis.url
+        ) as h:
+            h.wait_for(lambda: h.inferred("faulty") >= 5, 120, "streaming")
+            for _ in range(3):  # 20 KB of garbage, three times, in the middle of the live stream
+                server.faults.corrupt_bytes = 20_000
+                time.sleep(1.0)
+            after = h.inferred("faulty")
+            h.wait_for(lambda: h.inferred("faulty") >= after + 5, 60, "frames after the corruption")
+            assert h.camera("faulty").state == "running" and h.inferred("steady") > 0
+        final = h.final
+    finally:
+        server.stop()
+    published = {c.camera_id: c.events for c in final.cameras}
+    assert _stream_events(fresh_redis.url) == published
