@@ -162,7 +162,7 @@ class FleetCollector(Collector):
             "camfleet_sink_buffered", "Events waiting to be written.", labels=["worker"]
         )
         connected = GaugeMetricFamily(
-            "camfleet_sink_connected", "1 while Redis is reachable.", labels=["worker"]
+            "camfleet_sink_connected", "1 while Redis takes events (up, not full).", labels=["worker"]
         )
         servers = GaugeMetricFamily(
             "camfleet_triton_server_healthy",

@@ -171,14 +171,17 @@ class RedisEventSink:
         while (batch := self._take_batch()) is not None:
             try:
                 self._write(batch)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.OutOfMemoryError) as exc:
+                # Down, slow or full (maxmemory): each can pass, so the events wait in the buffer. A write
+                # refused for memory may have published to pub/sub before the stream refused it: pub/sub
+                # subscribers can see such an event twice, the stream has it once.
                 self._failed(batch, exc)
                 with self._cond:
                     # Sleep out the back-off, but wake for close() so shutdown is not delayed.
                     self._cond.wait_for(lambda: self._closing, timeout=backoff)
                 backoff = min(backoff * 2.0, self._config.retry_max_s)
             except redis.RedisError as exc:
-                # Redis answered but refused (wrong key type, OOM, auth): retrying cannot help.
+                # Redis answered but refused (wrong key type, auth): retrying cannot help.
                 with self._cond:
                     self._inflight = 0
                     self._errors += 1
@@ -210,7 +213,7 @@ class RedisEventSink:
             self._cond.notify_all()
         if was_connected:
             logger.warning(
-                "%s: Redis unreachable (%s); buffering events (%d waiting)", self._name, exc, waiting
+                "%s: Redis cannot take events (%s); buffering them (%d waiting)", self._name, exc, waiting
             )
 
     def _succeeded(self, count: int) -> None:

@@ -117,3 +117,41 @@ def test_fault_corrupt_bytes_mid_stream_decode_goes_on_or_reconnects(
         server.stop()
     published = {c.camera_id: c.events for c in final.cameras}
     assert _stream_events(fresh_redis.url) == published
+
+
+def test_fault_truncated_file_is_refused_with_a_clear_error_others_run(
+    run_pipeline, steady_triton, fresh_redis, clips, tmp_path
+):
+    whole = clips("day", seed=16).read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(whole[: len(whole) // 3])  # the moov atom of a fresh MP4 is at the end: gone
+    config = _config(str(truncated), clips("day", seed=17))
+    with run_pipeline(config, steady_triton.grpc_url, fresh_redis.url) as h:
+        h.wait_for(lambda: h.inferred("steady") >= 5, 120, "the good camera streaming")
+        h.wait_for(lambda: (c := h.camera("faulty")) is not None and c.last_error is not None, 30, "refused")
+        faulty = h.camera("faulty")
+        assert faulty.state in ("backing_off", "connecting") and faulty.frames_inferred == 0
+        assert "cannot open" in faulty.last_error and "truncated.mp4" in faulty.last_error
+        assert _state_in_metrics(h.status(), "faulty") in ("backing_off", "connecting")
+
+
+def test_fault_redis_at_maxmemory_events_wait_and_are_delivered_after(
+    run_pipeline, steady_triton, fresh_redis, clips
+):
+    client = redis.Redis.from_url(fresh_redis.url, socket_timeout=5)
+    with run_pipeline(
+        _config(str(clips("day", seed=18)), clips("day", seed=19)), steady_triton.grpc_url, fresh_redis.url
+    ) as h:
+        h.wait_for(lambda: h.sink_total("published") > 0, 120, "events flowing")
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "1")  # every write that needs memory is refused (OOM)
+        h.wait_for(lambda: h.sink_total("errors") > 0 and h.sink_total("buffered") > 0, 30, "writes refused")
+        status = h.status()
+        assert not all(w.sink.connected for w in status.live_workers())
+        inferred = h.inferred("steady")
+        h.wait_for(lambda: h.inferred("steady") >= inferred + 5, 30, "inference goes on meanwhile")
+        client.config_set("maxmemory", "0")
+        h.wait_for(lambda: h.sink_total("buffered") == 0, 60, "buffered events delivered")
+        assert h.sink_total("dropped") == 0
+    published = {c.camera_id: c.events for c in h.final.cameras}
+    assert _stream_events(fresh_redis.url) == published
