@@ -8,6 +8,8 @@ report published is in the Redis stream.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -52,12 +54,13 @@ def _state_in_metrics(status: FleetStatus, camera_id: str) -> str | None:
 
 
 def _stream_events(url: str, since_ms: int = 0) -> dict[str, int]:
+    """Distinct events per camera in the stream (at least once delivery: a repeat has the same event_id)."""
     client = redis.Redis.from_url(url, socket_timeout=5)
-    counts: dict[str, int] = {}
+    seen: dict[str, set[str]] = {}
     for _id, fields in client.xrange("camfleet:events", min=f"{since_ms}-0"):
-        camera = json.loads(fields[b"event"])["camera_id"]
-        counts[camera] = counts.get(camera, 0) + 1
-    return counts
+        event = json.loads(fields[b"event"])
+        seen.setdefault(event["camera_id"], set()).add(event["event_id"])
+    return {camera: len(ids) for camera, ids in seen.items()}
 
 
 @pytest.fixture
@@ -153,5 +156,25 @@ def test_fault_redis_at_maxmemory_events_wait_and_are_delivered_after(
         client.config_set("maxmemory", "0")
         h.wait_for(lambda: h.sink_total("buffered") == 0, 60, "buffered events delivered")
         assert h.sink_total("dropped") == 0
+    published = {c.camera_id: c.events for c in h.final.cameras}
+    assert _stream_events(fresh_redis.url) == published
+
+
+def test_fault_slow_redis_replies_delayed_events_wait_and_none_is_lost(
+    run_pipeline, steady_triton, fresh_redis, clips
+):
+    config = _config(str(clips("day", seed=20)), clips("day", seed=21))
+    config["redis"] = {"socket_timeout_s": 0.5}
+    with run_pipeline(config, steady_triton.grpc_url, fresh_redis.url) as h:
+        h.wait_for(lambda: h.sink_total("published") > 0, 120, "events flowing")
+        os.kill(fresh_redis.pid, signal.SIGSTOP)  # the server stops answering: every reply is late
+        try:
+            h.wait_for(lambda: h.sink_total("buffered") > 0, 30, "events waiting for the slow Redis")
+            inferred = h.inferred("steady")
+            h.wait_for(lambda: h.inferred("steady") >= inferred + 5, 30, "inference goes on meanwhile")
+        finally:
+            os.kill(fresh_redis.pid, signal.SIGCONT)
+        h.wait_for(lambda: h.sink_total("buffered") == 0, 60, "late events delivered")
+        assert h.sink_total("dropped") == 0 and h.sink_total("errors") > 0
     published = {c.camera_id: c.events for c in h.final.cameras}
     assert _stream_events(fresh_redis.url) == published
