@@ -149,3 +149,64 @@ def _print_table(design: str, resolution: str, rows: list[PipelineBenchRow]) -> 
             f"{r.cameras_servable:.1f}",
         )
     console.print(table)
+
+
+@app.command("soak")
+@handle_errors
+def soak_command(
+    minutes: Annotated[float, typer.Option(min=0.1, help="How long to run.")] = 60.0,
+    cameras: Annotated[int, typer.Option(min=1, max=64, help="Simulated cameras.")] = 4,
+    fps: Annotated[float, typer.Option(min=0.1, max=30, help="Target fps per camera.")] = 5.0,
+    design: Annotated[
+        str, typer.Option(help="Network design (trained demo weights).")
+    ] = "specialists-condition",
+    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between samples.")] = 60.0,
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A paced fleet for N minutes: RSS, file descriptors and threads per process every minute, and the slope.
+
+    Examples:
+      camfleet bench soak --minutes 60
+
+      camfleet bench soak --minutes 5 --interval 10 --cameras 8 --json
+    """
+    from loadtest.soak import SoakSample, soak
+
+    def show(sample: SoakSample) -> None:
+        if not as_json:
+            groups = ", ".join(
+                f"{n} {g.rss_mb:.0f} MB/{g.fds} fds/{g.threads} thr" for n, g in sample.groups.items()
+            )
+            console.print(
+                f"{sample.t_s / 60:5.1f} min  {groups}  redis {sample.redis_used_mb:.1f} MB  "
+                f"events {sample.events_published} published / {sample.events_in_stream} in the stream"
+            )
+
+    result = soak(
+        model_config_from(model_config),
+        minutes=minutes,
+        cameras=cameras,
+        fps=fps,
+        design=design,
+        interval_s=interval,
+        on_sample=show,
+    )
+    if as_json:
+        print(result.to_json())
+        return
+    table = Table(title=f"soak: {minutes:g} min, {cameras} cameras at {fps:g} fps, {design}")
+    for column in ("process group", "RSS first / last MB", "RSS growth after warm-up %", "FD change"):
+        table.add_column(column, justify="left" if column == "process group" else "right")
+    first, last = result.samples[0], result.samples[-1]
+    for name in first.groups:
+        table.add_row(
+            name,
+            f"{first.groups[name].rss_mb:.0f} / {last.groups[name].rss_mb:.0f}",
+            f"{result.rss_growth_pct[name]:+.2f}",
+            f"{result.fd_growth[name]:+d}",
+        )
+    console.print(table)
+    console.print(
+        f"events: {result.events_published} published, {result.events_delivered} distinct in the stream"
+    )
