@@ -28,13 +28,12 @@ from typing import Any
 
 from loadtest.limits import DecodeLimit, decode_limit, inference_limit
 from loadtest.measure import PointRun, measure_point
-from loadtest.runner import clip_dir, pipeline_config
-from loadtest.settings import LIMIT_BATCH, LoadTestSettings, assign_conditions
+from loadtest.runner import pipeline_config, simulated_cameras
+from loadtest.settings import LIMIT_BATCH, LoadTestSettings
 from pipeline.models.designs import get_design
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig
 from pipeline.runtime.services import RunningServices, services
-from pipeline.world.simulator import CameraSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +80,7 @@ def _case(
     workers: int = 1,
 ) -> tuple[PointRun, list[Path]]:
     design = settings.designs[0]
-    simulator = CameraSimulator(
-        cameras,
-        clip_dir(settings),
-        conditions=assign_conditions(cameras, settings.mix),
-        size=settings.resolution,
-        fps=settings.clip_fps,
-        seconds=10.0,
-    )
+    simulator = simulated_cameras(settings, cameras, seconds=10.0)
     with simulator:
         config = pipeline_config(
             settings,

@@ -68,6 +68,19 @@ def clip_dir(settings: LoadTestSettings) -> Path:
     return settings.clip_dir or Path(tempfile.gettempdir()) / "camfleet-loadtest-clips"
 
 
+def simulated_cameras(settings: LoadTestSettings, count: int, *, seconds: float) -> CameraSimulator:
+    """``count`` simulated cameras with the resolution, clip rate and condition mix of ``settings``."""
+    return CameraSimulator(
+        count,
+        clip_dir(settings),
+        rtsp=settings.rtsp,
+        conditions=assign_conditions(count, settings.mix),
+        seconds=seconds,
+        size=settings.resolution,
+        fps=settings.clip_fps,
+    )
+
+
 def pipeline_config(
     settings: LoadTestSettings,
     design: str,
@@ -124,15 +137,7 @@ def _sweep_design(
     for index, count in enumerate(settings.cameras):
         progress.update(task, description=f"{design}: {count} camera(s)")
         conditions = assign_conditions(count, settings.mix)
-        simulator = CameraSimulator(
-            count,
-            clip_dir(settings),
-            rtsp=settings.rtsp,
-            conditions=conditions,
-            seconds=CLIP_SECONDS,
-            size=settings.resolution,
-            fps=settings.clip_fps,
-        )
+        simulator = simulated_cameras(settings, count, seconds=CLIP_SECONDS)
         with simulator:
             config = pipeline_config(settings, design, simulator.cameras)
             run = measure_point(

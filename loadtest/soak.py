@@ -23,14 +23,13 @@ import psutil
 import redis
 
 from loadtest.resources import with_children
-from loadtest.runner import clip_dir, pipeline_config
-from loadtest.settings import LoadTestSettings, assign_conditions
+from loadtest.runner import pipeline_config, simulated_cameras
+from loadtest.settings import LoadTestSettings
 from pipeline.models.model_config import ModelConfig
 from pipeline.runtime.demo import demo_repository
 from pipeline.runtime.fleet import Fleet, start_fleet
 from pipeline.runtime.services import RunningServices, services
 from pipeline.train.data import default_cache_dir
-from pipeline.world.simulator import CameraSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -148,14 +147,7 @@ def soak(
     samples: list[SoakSample] = []
     # Trained demo weights (cached after the first run), so the fleet publishes real events to account for.
     repository = demo_repository(pipeline_config(settings, design, []), model_config, default_cache_dir())
-    simulator = CameraSimulator(
-        cameras,
-        clip_dir(settings),
-        conditions=assign_conditions(cameras, settings.mix),
-        size=settings.resolution,
-        fps=settings.clip_fps,
-        seconds=30.0,
-    )
+    simulator = simulated_cameras(settings, cameras, seconds=30.0)
     with services(pipeline_config(settings, design, []), repository=repository) as running, simulator:
         config = pipeline_config(settings, design, simulator.cameras)
         fleet = start_fleet(
