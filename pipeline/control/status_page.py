@@ -35,6 +35,8 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 _STYLE = (
     "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}"
     "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}td:first-child,th{text-align:left}"
+    ".state{text-align:left}.running{background:#dff5df}.backing_off,.connecting{background:#fdf0c8}"
+    ".failed,.stopped{background:#f8d7d7}"
 )
 
 
@@ -45,7 +47,12 @@ def _cell(value: object) -> str:
 
 
 def _camera_row(camera: CameraStatus) -> str:
-    return "<tr>" + "".join(f"<td>{_cell(getattr(camera, key))}</td>" for key, _ in _COLUMNS) + "</tr>"
+    cells = []
+    for key, _ in _COLUMNS:
+        value = getattr(camera, key)
+        css = f' class="state {html.escape(value)}"' if key == "state" else ""
+        cells.append(f"<td{css}>{_cell(value)}</td>")
+    return "<tr>" + "".join(cells) + "</tr>"
 
 
 def render_status_page(status: FleetStatus | None) -> str:

@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from fractions import Fraction
+from pathlib import Path
 
+import av
 import pytest
 import redis
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.control.metrics import render_metrics
+from pipeline.models import load_model_config
 from pipeline.status import FleetStatus
 from pipeline.world.tcp import TcpCameraServer
 
@@ -122,6 +129,78 @@ def test_fault_corrupt_bytes_mid_stream_decode_goes_on_or_reconnects(
     assert _stream_events(fresh_redis.url) == published
 
 
+def _write_resolution_change(source: Path, target: Path, second_size: tuple[int, int]) -> None:
+    """Re-encode ``source`` to MPEG-TS whose second half has another resolution (a new SPS mid-stream).
+
+    One video stream, two encoders: the packets of the second half carry their own parameter sets, as a
+    camera's do after its operator changes the resolution.
+    """
+    with av.open(str(source)) as clip:
+        frames = [frame.to_ndarray(format="rgb24") for frame in clip.decode(video=0)]
+    half = len(frames) // 2
+    height, width = frames[0].shape[:2]
+    options = {"g": "10", "bf": "0", "sc_threshold": "0"}
+    with av.open(str(target), "w", format="mpegts") as output:
+        stream = output.add_stream("h264", rate=10, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        second = av.CodecContext.create("h264", "w")
+        second.width, second.height, second.pix_fmt = *second_size, "yuv420p"
+        second.time_base, second.framerate, second.options = Fraction(1, 10), Fraction(10), options
+        for encoder, first, size in ((stream.codec_context, 0, None), (second, half, second_size)):
+            for index in range(first, first + half):
+                frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
+                if size is not None:
+                    frame = frame.reformat(width=size[0], height=size[1])
+                frame.pts, frame.time_base = index, Fraction(1, 10)
+                for packet in encoder.encode(frame):
+                    packet.stream = stream
+                    output.mux(packet)
+            for packet in encoder.encode(None):
+                packet.stream = stream
+                output.mux(packet)
+
+
+def _event_box_widths(url: str, camera_id: str) -> list[float]:
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    widths = []
+    for _id, fields in client.xrange("camfleet:events"):
+        event = json.loads(fields[b"event"])
+        if event["camera_id"] == camera_id:
+            x1, _y1, x2, _y2 = event["box"]
+            widths.append(x2 - x1)
+    return widths
+
+
+def test_fault_resolution_change_mid_stream_decodes_on_and_boxes_follow_the_new_size(
+    run_pipeline, steady_triton, fresh_redis, clips, tmp_path
+):
+    changing = tmp_path / "changing.ts"
+    _write_resolution_change(clips("day", seed=22), changing, (320, 180))  # 640x360, then 320x180, looped
+    with av.open(str(changing)) as check:
+        assert {(f.width, f.height) for f in check.decode(video=0)} == {(640, 360), (320, 180)}
+    server = TcpCameraServer(changing).start()
+    try:
+        with run_pipeline(
+            _config(server.url, clips("day", seed=23)), steady_triton.grpc_url, fresh_redis.url
+        ) as h:
+            h.wait_for(lambda: h.inferred("faulty") >= 5, 120, "streaming")
+            start = h.inferred("faulty")
+            # A 10 s clip sampled at 5 fps: 60 frames span both changes (down, and up again at the loop).
+            h.wait_for(lambda: h.inferred("faulty") >= start + 60, 90, "frames through both changes")
+            faulty = h.camera("faulty")
+            assert faulty.state == "running" and faulty.frames_inferred > 0
+        final = h.final
+    finally:
+        server.stop()
+    published = {c.camera_id: c.events for c in final.cameras}
+    assert _stream_events(fresh_redis.url) == published
+    # Boxes are in source-frame pixels: the steady model's 32 px boxes (at the model's input size) are
+    # twice as wide in the 640x360 part as in the 320x180 part, so each frame was scaled by its own size.
+    input_width = load_model_config().input_size
+    widths = {round(width) for width in _event_box_widths(fresh_redis.url, "faulty")}
+    assert {32 * 640 // input_width, 32 * 320 // input_width} <= widths
+
+
 def test_fault_truncated_file_is_refused_with_a_clear_error_others_run(
     run_pipeline, steady_triton, fresh_redis, clips, tmp_path
 ):
@@ -178,3 +257,49 @@ def test_fault_slow_redis_replies_delayed_events_wait_and_none_is_lost(
         assert h.sink_total("dropped") == 0 and h.sink_total("errors") > 0
     published = {c.camera_id: c.events for c in h.final.cameras}
     assert _stream_events(fresh_redis.url) == published
+
+
+def test_fault_sigterm_under_load_drains_exits_0_and_every_event_is_in_the_stream(
+    steady_triton, fresh_redis, clips, tmp_path
+):
+    cameras = [{"id": f"cam{i}", "url": str(clips("day", seed=30 + i)), "fps": 10} for i in range(4)]
+    config = tmp_path / "cameras.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "design": "monolith",
+                "cameras": cameras,
+                "scheduler": {"policy": {"type": "static"}},
+                "events": STEADY_EVENTS,
+                "triton": {"urls": [steady_triton.grpc_url]},
+                "redis": {"url": fresh_redis.url},
+                "control": {"enabled": False},
+                "ray": {"num_cpus": 2, "object_store_mb": 96},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli.main", "run", "--config", str(config), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_stream_events(fresh_redis.url)) < len(cameras):  # every camera is publishing: under load
+            assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
+            assert time.monotonic() < deadline, "not every camera published within 120 s"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    final = json.loads(stdout.decode())
+    assert b"draining" in stderr
+    assert len(final["cameras"]) == len(cameras) and all(c["frames_inferred"] > 0 for c in final["cameras"])
+    assert all(w["status"]["sink"]["buffered"] == 0 for w in final["workers"])
+    published = {c["camera_id"]: c["events"] for c in final["cameras"]}
+    assert _stream_events(fresh_redis.url) == published  # drained: nothing processed was lost on the way out
