@@ -1,10 +1,11 @@
 """The measurement core shared by the load tester and ``camfleet bench pipeline``: one pipeline point.
 
-:func:`measure_point` starts a real fleet (controller and camera workers) on already running services,
-lets it warm up, then reads the workers' cumulative counters at both ends of a measured window and turns
-their difference into a :class:`~pipeline.report_schema.SweepPoint` plus the raw figures the benchmark needs
-(CPU seconds per process group, decoded frames). Latency percentiles come from the window's share of the
-workers' latency histograms. This process only reads counters: no frame passes through it.
+:func:`measure_point` starts a real fleet (controller and camera workers) on already running services and
+lets it warm up. Then it opens a :class:`~pipeline.status.MeasurementWindow` on every worker: throughput and
+latency count the frames *captured* inside the window (steady state), so frames buffered during warm-up and
+inferred inside the window are discarded (their number is reported), and frames captured before the end
+count when their result comes a little later. CPU seconds per process group and the decode counters are
+read at both ends of the window. This process only reads counters: no frame passes through it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.report_schema import MEETS_TARGET, ModelServerStats, SweepPoint
 from pipeline.runtime.fleet import start_fleet
 from pipeline.runtime.services import RunningServices
 from pipeline.serving.client import ModelStatistics, TritonClient
-from pipeline.status import FleetStatus
+from pipeline.status import FleetStatus, MeasurementWindow
 from pipeline.worker.live_stats import histogram_delta, histogram_percentile
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 _CALL_TIMEOUT_S = 30.0
 _DRAIN_S = 5.0
 _FIRST_RESULT_S = 30.0
+_WINDOW_LEAD_S = 0.5  # the window opens this long after it is sent, so every worker has it in time
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class PointRun:
     decoded: int
     batch_sizes: dict[int, int]
     cpu_seconds: dict[str, float]
+    camera_fps: dict[str, float]
+    discarded: int
 
 
 def model_stats(client: TritonClient, models: list[str]) -> dict[str, ModelStatistics]:
@@ -95,7 +99,6 @@ class _Reading:
     """Totals of the fleet at one moment (every counter is cumulative)."""
 
     inferred: dict[str, int]
-    latency: dict[int, int]
     frames_in: int
     skipped: int
     decoded: int
@@ -107,23 +110,18 @@ class _Reading:
     @classmethod
     def of(cls, status: FleetStatus) -> _Reading:
         workers = status.live_workers()
-        latency: dict[int, int] = {}
         batches: dict[int, int] = {}
-        for camera in status.cameras:
-            for index, count in camera.latency_counts.items():
-                latency[index] = latency.get(index, 0) + count
         for worker in workers:
             for size, count in worker.batcher.batch_sizes.items():
                 batches[size] = batches.get(size, 0) + count
         return cls(
             inferred={c.camera_id: c.frames_inferred for c in status.cameras},
-            latency=latency,
             frames_in=sum(c.frames_in for c in status.cameras),
             skipped=sum(c.frames_skipped_motion for c in status.cameras),
             decoded=sum(c.frames_decoded for c in status.cameras),
             decode_drops=sum(c.dropped_decode_queue for c in status.cameras),
             batcher_drops=sum(
-                w.batcher.dropped_queue_full + w.batcher.dropped_stale + w.batcher.dropped_inference_error
+                w.batcher.dropped_behind + w.batcher.dropped_stale + w.batcher.dropped_inference_error
                 for w in workers
             ),
             errors=sum(w.batcher.request_errors for w in workers),
@@ -170,23 +168,32 @@ def measure_point(
             "redis": with_children(_redis_pid(running)),
         }
         sampler = ResourceSampler(components)
+        opens = time.time() + _WINDOW_LEAD_S
+        window = MeasurementWindow(opens, opens + duration_s)
+        fleet.set_window(window)
+        time.sleep(max(0.0, window.start - time.time()))
         before, server0 = _Reading.of(fleet.refresh()), model_stats(running.triton, models)
         sampler.start()
-        t0 = time.monotonic()
-        time.sleep(duration_s)
+        time.sleep(max(0.0, window.end - time.time()))
         after_status = fleet.refresh()
-        seconds = time.monotonic() - t0
         usage = sampler.stop()
         after, server1 = _Reading.of(after_status), model_stats(running.triton, models)
+        # Frames captured just before the end are still on their way: wait for them (or their drop).
+        time.sleep(config.batching.max_frame_age_s + 0.5)
+        settled = fleet.refresh()
     finally:
         fleet.stop(drain_timeout_s=_DRAIN_S)
-    per_camera = [after.inferred[c] - before.inferred.get(c, 0) for c in after.inferred]
-    inferred = sum(per_camera)
-    per_camera_fps = float(np.mean(per_camera)) / seconds if per_camera else 0.0
-    window = histogram_delta(after.latency, before.latency)
+    seconds = window.seconds
+    camera_fps = {c.camera_id: c.window_inferred / seconds for c in settled.cameras}
+    inferred = sum(c.window_inferred for c in settled.cameras)
+    per_camera_fps = float(np.mean(list(camera_fps.values()))) if camera_fps else 0.0
+    latency_window: dict[int, int] = {}
+    for camera in settled.cameras:
+        for index, count in camera.window_latency_counts.items():
+            latency_window[index] = latency_window.get(index, 0) + count
 
     def pct(q: float) -> float | None:
-        value = histogram_percentile(window, q)
+        value = histogram_percentile(latency_window, q)
         return None if math.isnan(value) else round(value, 1)
 
     batches = histogram_delta(after.batches, before.batches)
@@ -196,6 +203,8 @@ def measure_point(
         offered_fps=len(config.cameras) * target,
         aggregate_fps=round(inferred / seconds, 2),
         per_camera_fps=round(per_camera_fps, 2),
+        min_camera_fps=round(min(camera_fps.values()), 2) if camera_fps else None,
+        discarded_frames=sum(c.window_discarded for c in settled.cameras),
         latency_p50_ms=pct(50),
         latency_p95_ms=pct(95),
         latency_p99_ms=pct(99),
@@ -216,4 +225,6 @@ def measure_point(
         decoded=after.decoded - before.decoded,
         batch_sizes=batches,
         cpu_seconds=usage.cpu_seconds,
+        camera_fps=camera_fps,
+        discarded=sum(c.window_discarded for c in settled.cameras),
     )

@@ -23,7 +23,7 @@ from loadtest.baseline import naive_fps
 from loadtest.limits import DecodeLimit, decode_limit, inference_limit
 from loadtest.measure import PointRun, measure_point
 from loadtest.settings import LIMIT_BATCH, SERVER_BATCHING_IN_FLIGHT, LoadTestSettings, assign_conditions
-from pipeline.config import PipelineConfig
+from pipeline.config import BatchingConfig, PipelineConfig
 from pipeline.models.designs import get_design
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig, load_model_config
@@ -90,7 +90,7 @@ def pipeline_config(
     cameras_per_worker: int = 8,
 ) -> PipelineConfig:
     """The pipeline config of one point: each camera with its fixed condition, static routing."""
-    in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else 2
+    in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else BatchingConfig().max_in_flight
     return PipelineConfig.model_validate(
         {
             "design": design,

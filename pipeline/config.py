@@ -155,6 +155,13 @@ class TritonConfig(_Strict):
     )
     model_repository: Path = Field(Path("triton_models"), description="Repository for the embedded server.")
     model_config_name: str | None = Field(None, description="Per-hardware config, e.g. gpu.")
+    inference_cores: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Cores the embedded server's CPU models may use (instances x torch threads per model); "
+        "None: this machine's cores less the cameras' decode share.",
+    )
     shared_memory: bool | None = Field(
         None,
         description="Pass frames through system shared memory; None = when the server is on the worker's "
@@ -178,24 +185,37 @@ class TritonConfig(_Strict):
 
 
 class BatchingConfig(_Strict):
-    """How a worker groups its cameras' frames into Triton requests, per model."""
+    """How a worker groups its cameras' frames into Triton requests, per model.
 
+    The latency budget drives both the batch size and the requests in flight (see
+    :mod:`pipeline.batching.batcher`); ``max_batch`` and ``max_in_flight`` are only caps.
+    """
+
+    latency_budget_s: float = Field(
+        0.2,
+        gt=0.005,
+        le=10.0,
+        description="Target time from a frame reaching the batcher to its detections: each model's batch "
+        "is the largest whose measured service time fits half of it, and no more requests are kept in "
+        "flight than answer within half of it. When a model is behind, the oldest frames of a stream are "
+        "dropped first (counted per camera as dropped_late).",
+    )
     window_s: float = Field(
         0.01,
         ge=0,
         le=1.0,
         description="Longest a frame waits for others to share its request (a full batch goes at once).",
     )
-    max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request.")
+    max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request (a cap).")
     max_in_flight: int = Field(
-        2, ge=1, le=64, description="Most requests one worker keeps in flight per model."
+        4, ge=1, le=64, description="Most requests one worker keeps in flight per model (a cap)."
     )
     max_frame_age_s: float = Field(
         1.0,
         gt=0.05,
         le=60,
-        description="Frames that waited longer for inference are dropped (counted): under overload a live "
-        "camera wants its newest frame, and latency stays bounded.",
+        description="Frames older than this since capture when their request goes out are dropped "
+        "(counted per camera as dropped_late): a live camera wants its newest frame.",
     )
 
     @model_validator(mode="after")

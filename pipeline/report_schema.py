@@ -38,6 +38,12 @@ class SweepPoint(_Model):
     offered_fps: float = Field(ge=0, description="cameras x target fps.")
     aggregate_fps: float = Field(ge=0, description="Frames inferred per second, all cameras.")
     per_camera_fps: float = Field(ge=0, description="Mean achieved fps per camera.")
+    min_camera_fps: float | None = Field(None, ge=0, description="The slowest camera's achieved fps.")
+    discarded_frames: int = Field(
+        0,
+        ge=0,
+        description="Frames inferred in the window but captured before it (warm-up backlog): not counted.",
+    )
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None

@@ -52,6 +52,30 @@ class ServerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MeasurementWindow:
+    """A span of capture times (wall clock, s) whose frames a measurement counts, e.g. a load-test point.
+
+    Frames count by when they were captured, not when they were inferred: frames buffered during warm-up
+    and inferred inside the window are discarded (and counted as such), and frames captured before the end
+    count even when their result comes after it. Capture times come from each worker's clock (one machine,
+    or NTP-synchronised nodes).
+    """
+
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        """Check the span."""
+        if not self.end > self.start:
+            raise ValueError(f"a measurement window must end after it starts: {self.start} .. {self.end}")
+
+    @property
+    def seconds(self) -> float:
+        """Its length."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStatus:
     """One camera, as the worker that serves it reports it."""
 
@@ -68,6 +92,8 @@ class CameraStatus:
     frames_skipped_motion: int = 0
     frames_malformed: int = 0
     dropped_decode_queue: int = 0
+    dropped_late: int = 0
+    """Frames the batcher dropped: their model was behind (oldest first) or they grew too old to send."""
     detections: int = 0
     events: int = 0
     reconnects: int = 0
@@ -76,6 +102,12 @@ class CameraStatus:
     latency_p99_ms: float = math.nan
     latency_counts: dict[int, int] = field(default_factory=dict)
     """Cumulative capture-to-result latency histogram (see :mod:`pipeline.worker.live_stats`)."""
+    window_inferred: int = 0
+    """Frames captured inside the current :class:`MeasurementWindow` and inferred so far."""
+    window_discarded: int = 0
+    """Frames inferred after the window started but captured before it (warm-up backlog)."""
+    window_latency_counts: dict[int, int] = field(default_factory=dict)
+    """The latency histogram of the window's frames."""
 
 
 @dataclass(frozen=True, slots=True)

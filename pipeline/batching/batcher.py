@@ -1,15 +1,28 @@
-"""Batch frames per Triton model across all streams, with bounded in-flight requests.
+"""Batch frames per Triton model across all streams, sized and paced by a latency budget.
 
-A frame that the scheduler routed to model M waits in M's queue until the queue holds ``max_batch`` frames
-or its oldest frame has waited ``max_delay_s``; the batch then goes to Triton as one request. At most
-``max_in_flight`` requests per model are outstanding; while a model is saturated its queue keeps only the
-newest ``max_queue`` frames, and frames that waited longer than ``max_age_s`` are dropped before they are
-sent: both counted. Under overload a live camera wants its newest frame, and latency stays bounded.
+A frame the scheduler routed to model M waits in M's queue until a request of M goes out. Two rules,
+both driven by what the batcher measures (the service time of M's requests, send to answer):
+
+- **Batch size** (Nexus's rule): the largest batch whose estimated service time fits half the budget.
+  A frame may wait for one batch in service before its own batch starts, so waiting plus service stay
+  within the budget. The service time of M is fitted as ``t(b) = fixed + per_frame * b`` over its recent
+  requests (:class:`ServiceTimeModel`).
+- **Requests in flight** (AIMD): M starts with one request in flight; each answer within half the budget
+  allows one more (up to ``max_in_flight``), a late answer halves the allowance. More requests in flight
+  than the servers can finish within the budget would only queue there.
+
+While M is behind (its queue holds more than the next requests can take) the oldest queued frame of the
+arriving frame's stream is dropped first, else the oldest frame of M: a live camera wants its newest frame.
+At send time, frames older than ``max_age_s`` since capture are dropped too. Every drop is counted per
+stream. The worker's client pool has a thread for every request the batcher may keep in flight, so a
+request never waits for a thread after its age was checked.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,14 +38,26 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Submit = Callable[[str, npt.NDArray[np.uint8]], "Future[npt.NDArray[np.float32]]"]
 
+_SAMPLES = 32  # requests the service-time fit looks back over
+
 
 @dataclass(frozen=True, eq=False)  # identity equality: frames carry arrays
 class RoutedFrame(Generic[T]):
-    """A frame on its way to ``model``; ``meta`` travels with it to the result (camera, times...)."""
+    """A frame on its way to ``model``; ``meta`` travels with it to the result (camera, times...).
+
+    Attributes:
+        model: The Triton model that infers it.
+        image: ``[H, W, 3]`` uint8.
+        meta: Anything the caller needs with the result.
+        stream: The stream it came from (drops are counted per stream, and the oldest of a stream go first).
+        captured: Monotonic capture time; its age at send time is measured from here.
+    """
 
     model: str
     image: npt.NDArray[np.uint8]
     meta: T
+    stream: str = ""
+    captured: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,126 +69,286 @@ class InferenceResult(Generic[T]):
     batch_size: int
 
 
+@dataclass(frozen=True, slots=True)
+class ModelPacing:
+    """How one model's requests are sized and paced now.
+
+    Attributes:
+        batch_target: Frames per request (the largest batch whose service time fits half the budget).
+        in_flight_limit: Requests allowed in flight (AIMD).
+        service_ms_per_batch: Estimated service time of a ``batch_target`` request, ms (None: not measured).
+    """
+
+    batch_target: int
+    in_flight_limit: int
+    service_ms_per_batch: float | None
+
+
 @dataclass
 class BatcherStats:
-    """Counters of one batcher."""
+    """Counters of one batcher.
+
+    ``dropped_behind`` counts frames dropped because their model was behind (oldest of a stream first),
+    ``dropped_stale`` frames older than ``max_age_s`` at send time; ``dropped_by_stream`` holds both per
+    stream.
+    """
 
     frames_in: int = 0
     frames_done: int = 0
-    dropped_queue_full: int = 0
+    dropped_behind: int = 0
     dropped_stale: int = 0
     dropped_inference_error: int = 0
     requests: int = 0
     request_errors: int = 0
+    late_requests: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
+    dropped_by_stream: dict[str, int] = field(default_factory=dict)
+    pacing: dict[str, ModelPacing] = field(default_factory=dict)
     last_error: str = ""
+
+
+class ServiceTimeModel:
+    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, fitted to recent requests."""
+
+    def __init__(self, samples: int = _SAMPLES) -> None:
+        """Keep the last ``samples`` requests."""
+        self._samples: deque[tuple[int, float]] = deque(maxlen=samples)
+        self._fit: tuple[float, float] | None = None
+
+    def observe(self, batch: int, seconds: float) -> None:
+        """Record one answered request of ``batch`` frames that took ``seconds`` from send to answer."""
+        self._samples.append((batch, seconds))
+        self._fit = self._least_squares()
+
+    def coefficients(self) -> tuple[float, float] | None:
+        """``(fixed, per_frame)`` seconds, least squares over the samples; None before the first answer.
+
+        With one batch size seen, all the time is charged per frame (no fixed part): the estimate of a
+        smaller batch is then optimistic, of a larger batch exact for compute-bound models.
+        """
+        return self._fit
+
+    def _least_squares(self) -> tuple[float, float] | None:
+        if not self._samples:
+            return None
+        sizes = np.array([b for b, _ in self._samples], dtype=np.float64)
+        times = np.array([t for _, t in self._samples], dtype=np.float64)
+        if np.ptp(sizes) == 0:
+            return 0.0, float(times.mean() / sizes[0])
+        per_frame, fixed = np.polyfit(sizes, times, 1)
+        if per_frame <= 0:  # noise on nearly equal batches: fall back to the mean cost per frame
+            return 0.0, float(times.sum() / sizes.sum())
+        return max(0.0, float(fixed)), float(per_frame)
+
+    def estimate(self, batch: int) -> float | None:
+        """Estimated seconds for a request of ``batch`` frames; None before the first answer."""
+        fit = self.coefficients()
+        return None if fit is None else fit[0] + fit[1] * batch
+
+    def largest_batch_within(self, seconds: float, max_batch: int) -> int:
+        """The largest batch (1..``max_batch``) whose estimate fits ``seconds``; ``max_batch`` unmeasured."""
+        fit = self.coefficients()
+        if fit is None:
+            return max_batch
+        fixed, per_frame = fit
+        if per_frame <= 0:  # answers faster than the clock resolves: any batch fits
+            return max_batch
+        return int(min(max_batch, max(1, math.floor((seconds - fixed) / per_frame + 1e-9))))
 
 
 @dataclass(eq=False)
 class _InFlight(Generic[T]):
     frames: list[RoutedFrame[T]]
     future: Future[npt.NDArray[np.float32]]
+    sent: float
+    answered: float | None = None  # set by the future's callback, on the thread that answers
+
+
+@dataclass
+class _ModelLane(Generic[T]):
+    """One model's queue, requests in flight, service-time fit and in-flight allowance."""
+
+    queue: deque[tuple[float, RoutedFrame[T]]] = field(default_factory=deque)
+    in_flight: list[_InFlight[T]] = field(default_factory=list)
+    service: ServiceTimeModel = field(default_factory=ServiceTimeModel)
+    allowed: int = 1
 
 
 class ModelBatcher(Generic[T]):
-    """Per-model queues feeding an asynchronous ``submit(model, images) -> Future`` (e.g. TritonClient)."""
+    """Per-model queues feeding an asynchronous ``submit(model, images) -> Future`` (e.g. a TritonPool)."""
 
     def __init__(
         self,
         submit: Submit,
         *,
+        latency_budget_s: float = 0.2,
         max_batch: int = 32,
-        max_delay_s: float = 0.02,
+        max_delay_s: float = 0.01,
         max_in_flight: int = 2,
         max_queue: int = 256,
         max_age_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Set the budget and the caps (see the module docstring).
+
+        Args:
+            submit: Sends ``images`` to ``model``; returns a future of ``[B, K, 6]`` detections.
+            latency_budget_s: Target time from a frame's arrival to its answer.
+            max_batch: Most frames in one request.
+            max_delay_s: Longest a frame waits for others to share its request.
+            max_in_flight: Most requests in flight per model.
+            max_queue: Most frames queued per model whatever the estimates say.
+            max_age_s: Frames older than this since capture are dropped at send time.
+            clock: Monotonic time source (tests pass their own).
+        """
         if max_batch < 1 or max_in_flight < 1 or max_queue < max_batch or max_delay_s < 0:
             raise ValueError(
                 "need max_batch >= 1, max_in_flight >= 1, max_queue >= max_batch, max_delay_s >= 0"
             )
-        if max_age_s <= max_delay_s:
-            raise ValueError(f"max_age_s ({max_age_s}) must exceed max_delay_s ({max_delay_s})")
+        if latency_budget_s <= 0 or max_age_s <= max_delay_s:
+            raise ValueError("need latency_budget_s > 0 and max_age_s > max_delay_s")
         self._submit = submit
+        self.latency_budget_s = latency_budget_s
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.max_in_flight = max_in_flight
         self.max_queue = max_queue
         self.max_age_s = max_age_s
-        self._queues: dict[str, deque[tuple[float, RoutedFrame[T]]]] = {}
-        self._in_flight: dict[str, list[_InFlight[T]]] = {}
+        self._clock = clock
+        self._lanes: dict[str, _ModelLane[T]] = {}
         self.stats = BatcherStats()
         self._failing = False
 
+    # -- pacing --------------------------------------------------------------------------------------------
+
+    def batch_target(self, model: str) -> int:
+        """Frames per request of ``model`` now: the largest batch that fits half the budget."""
+        lane = self._lanes.get(model)
+        if lane is None:
+            return self.max_batch
+        return lane.service.largest_batch_within(self.latency_budget_s / 2, self.max_batch)
+
+    def pacing(self) -> dict[str, ModelPacing]:
+        """Batch target, in-flight allowance and service estimate of every model seen."""
+        paced = {}
+        for model, lane in self._lanes.items():
+            target = self.batch_target(model)
+            estimate = lane.service.estimate(target)
+            service_ms = None if estimate is None else round(estimate * 1000, 2)
+            paced[model] = ModelPacing(target, lane.allowed, service_ms)
+        return paced
+
+    def _capacity(self, model: str, lane: _ModelLane[T]) -> int:
+        """Frames the model's queue may hold: what its free request slots take now, and one batch more.
+
+        That batch waits for one request in service, which the budget allows for; anything beyond it
+        would wait longer.
+        """
+        free = max(0, lane.allowed - len(lane.in_flight))
+        return min(self.max_queue, (free + 1) * self.batch_target(model))
+
+    # -- frames in -----------------------------------------------------------------------------------------
+
     def add(self, frame: RoutedFrame[T], now: float | None = None) -> None:
-        """Queue one frame for its model."""
-        queue = self._queues.setdefault(frame.model, deque())
-        if len(queue) >= self.max_queue:
-            queue.popleft()
-            self.stats.dropped_queue_full += 1
-        queue.append((time.monotonic() if now is None else now, frame))
+        """Queue one frame for its model, dropping an older frame first if the model is behind."""
+        now = self._clock() if now is None else now
+        lane = self._lanes.setdefault(frame.model, _ModelLane())
+        if len(lane.queue) >= self._capacity(frame.model, lane):
+            self._drop_oldest(lane, frame.stream)
+        lane.queue.append((now, frame))
         self.stats.frames_in += 1
+
+    def _drop_oldest(self, lane: _ModelLane[T], stream: str) -> None:
+        for index, (_, queued) in enumerate(lane.queue):
+            if queued.stream == stream:
+                del lane.queue[index]
+                break
+        else:
+            _, queued = lane.queue.popleft()
+        self.stats.dropped_behind += 1
+        self._count_drop(queued.stream)
+
+    def _count_drop(self, stream: str) -> None:
+        self.stats.dropped_by_stream[stream] = self.stats.dropped_by_stream.get(stream, 0) + 1
 
     @property
     def pending(self) -> int:
         """Frames queued or in flight."""
-        queued = sum(len(q) for q in self._queues.values())
-        return queued + sum(len(r.frames) for reqs in self._in_flight.values() for r in reqs)
+        return sum(
+            len(lane.queue) + sum(len(r.frames) for r in lane.in_flight) for lane in self._lanes.values()
+        )
 
     def in_flight(self, model: str | None = None) -> int:
         """Requests outstanding (for one model, or in all)."""
         if model is not None:
-            return len(self._in_flight.get(model, ()))
-        return sum(len(reqs) for reqs in self._in_flight.values())
+            lane = self._lanes.get(model)
+            return len(lane.in_flight) if lane else 0
+        return sum(len(lane.in_flight) for lane in self._lanes.values())
 
     def seconds_until_due(self, now: float) -> float | None:
         """How long until a queued partial batch is due (0 if one is due now); None if nothing waits.
 
-        A queue whose model has no free in-flight slot is not due: it waits for a request to finish.
+        A queue whose model has no free request slot is not due: it waits for a request to finish.
         """
         waits = [
-            queue[0][0] + self.max_delay_s - now
-            for model, queue in self._queues.items()
-            if queue and len(self._in_flight.get(model, ())) < self.max_in_flight
+            lane.queue[0][0] + self.max_delay_s - now
+            for lane in self._lanes.values()
+            if lane.queue and len(lane.in_flight) < lane.allowed
         ]
         return max(0.0, min(waits)) if waits else None
 
+    # -- requests ------------------------------------------------------------------------------------------
+
     def poll(self, now: float | None = None, *, force: bool = False) -> list[InferenceResult[T]]:
-        """Send due batches and collect finished requests.
+        """Collect finished requests and send due batches.
 
         Args:
-            now: Monotonic time (``time.monotonic()`` when omitted).
-            force: Send partial batches now (used when draining).
+            now: Monotonic time (the batcher's clock when omitted).
+            force: Send partial batches now, whatever the allowance (used when draining).
 
         Returns:
             The results of every request that finished since the last call, frame by frame.
         """
-        now = time.monotonic() if now is None else now
-        results = self._collect()
-        for model, queue in self._queues.items():
-            while queue and now - queue[0][0] > self.max_age_s:
-                queue.popleft()
-                self.stats.dropped_stale += 1
-            requests = self._in_flight.setdefault(model, [])
-            while queue and len(requests) < self.max_in_flight:
-                full = len(queue) >= self.max_batch
-                if not (full or force or now - queue[0][0] >= self.max_delay_s):
+        now = self._clock() if now is None else now
+        results = self._collect(now)
+        for model, lane in self._lanes.items():
+            self._drop_stale(lane, now)
+            limit = self.max_in_flight if force else lane.allowed
+            target = self.batch_target(model)
+            while lane.queue and len(lane.in_flight) < limit:
+                if not (len(lane.queue) >= target or force or now - lane.queue[0][0] >= self.max_delay_s):
                     break
-                frames = [queue.popleft()[1] for _ in range(min(self.max_batch, len(queue)))]
+                frames = [lane.queue.popleft()[1] for _ in range(min(target, len(lane.queue)))]
                 images = np.stack([f.image for f in frames])
-                requests.append(_InFlight(frames, self._submit(model, images)))
+                request = _InFlight(frames, self._submit(model, images), self._clock())
+                request.future.add_done_callback(functools.partial(self._answered, request))
+                lane.in_flight.append(request)
                 self.stats.requests += 1
         return results
 
-    def _collect(self) -> list[InferenceResult[T]]:
+    def _drop_stale(self, lane: _ModelLane[T], now: float) -> None:
+        kept: deque[tuple[float, RoutedFrame[T]]] = deque()
+        for queued_at, frame in lane.queue:
+            born = frame.captured if frame.captured is not None else queued_at
+            if now - born > self.max_age_s:
+                self.stats.dropped_stale += 1
+                self._count_drop(frame.stream)
+            else:
+                kept.append((queued_at, frame))
+        lane.queue = kept
+
+    def _answered(self, request: _InFlight[T], _future: object) -> None:
+        request.answered = self._clock()
+
+    def _collect(self, now: float) -> list[InferenceResult[T]]:
         results: list[InferenceResult[T]] = []
-        for requests in self._in_flight.values():
-            for request in [r for r in requests if r.future.done()]:
-                requests.remove(request)
-                results.extend(self._finish(request))
+        for lane in self._lanes.values():
+            for request in [r for r in lane.in_flight if r.future.done()]:
+                lane.in_flight.remove(request)
+                results.extend(self._finish(lane, request, now))
         return results
 
-    def _finish(self, request: _InFlight[T]) -> list[InferenceResult[T]]:
+    def _finish(self, lane: _ModelLane[T], request: _InFlight[T], now: float) -> list[InferenceResult[T]]:
         size = len(request.frames)
         try:
             detections = request.future.result()
@@ -171,6 +356,7 @@ class ModelBatcher(Generic[T]):
             self.stats.request_errors += 1
             self.stats.dropped_inference_error += size
             self.stats.last_error = str(exc)
+            lane.allowed = 1
             if not self._failing:  # log the change of state once, not every failed batch
                 logger.error("inference failing, dropping frames until Triton answers: %s", exc)
                 self._failing = True
@@ -178,6 +364,13 @@ class ModelBatcher(Generic[T]):
         if self._failing:
             logger.info("inference recovered")
             self._failing = False
+        took = max((request.answered or now) - request.sent, 0.0)
+        lane.service.observe(size, took)
+        if took <= self.latency_budget_s / 2:
+            lane.allowed = min(self.max_in_flight, lane.allowed + 1)
+        else:
+            self.stats.late_requests += 1
+            lane.allowed = max(1, lane.allowed // 2)
         self.stats.frames_done += size
         self.stats.batch_sizes[size] = self.stats.batch_sizes.get(size, 0) + 1
         return [InferenceResult(frame, detections[i], size) for i, frame in enumerate(request.frames)]

@@ -33,7 +33,7 @@ _FRAME_STAGES = {
     "malformed": "frames_malformed",
 }
 _WORKER_DROPS = {
-    "queue_full": "dropped_queue_full",
+    "behind": "dropped_behind",
     "stale": "dropped_stale",
     "inference_error": "dropped_inference_error",
 }
@@ -128,6 +128,7 @@ class FleetCollector(Collector):
             for stage, key in _FRAME_STAGES.items():
                 frames.add_metric([cid, stage], float(getattr(camera, key)))
             dropped.add_metric([cid, "decode_queue"], float(camera.dropped_decode_queue))
+            dropped.add_metric([cid, "late"], float(camera.dropped_late))
             for quantile, ms in (("0.5", camera.latency_p50_ms), ("0.99", camera.latency_p99_ms)):
                 latency.add_metric([cid, quantile], ms / 1000.0 if math.isfinite(ms) else math.nan)
             detections.add_metric([cid], float(camera.detections))

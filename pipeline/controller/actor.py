@@ -19,7 +19,7 @@ from pipeline.controller.load import LoadMonitor
 from pipeline.models.designs import get_design
 from pipeline.scheduler.config import PolicyConfig
 from pipeline.serving.pool import TritonPool
-from pipeline.status import FleetStatus
+from pipeline.status import FleetStatus, MeasurementWindow
 from pipeline.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ class ControllerActor:
     def status(self) -> FleetStatus:
         """The fleet as of the last supervision round."""
         return self._controller.status()
+
+    def set_window(self, window: MeasurementWindow) -> int:
+        """Have every worker count the frames captured in ``window`` apart; the workers that did not."""
+        return self._controller.set_window(window)
 
     def supervise_once(self) -> None:
         """Run one supervision round now (tests and benchmarks use it to avoid waiting)."""

@@ -29,7 +29,14 @@ from pipeline.controller.placement import Placement, WorkerRecord
 from pipeline.errors import CamfleetError, ConfigError, StreamError
 from pipeline.ingest.redact import redact_url
 from pipeline.scheduler.config import PolicyConfig, SchedulerConfig
-from pipeline.status import CameraStatus, FleetStatus, LoadSignal, WorkerStatus, WorkerSummary
+from pipeline.status import (
+    CameraStatus,
+    FleetStatus,
+    LoadSignal,
+    MeasurementWindow,
+    WorkerStatus,
+    WorkerSummary,
+)
 from pipeline.worker.actor import create_worker
 from pipeline.worker.settings import WorkerSettings
 
@@ -177,8 +184,23 @@ class FleetController:
         """Route every stream with ``policy`` from its next frame on; workers started later use it too."""
         with self._lock:
             self._policy = policy
+        asked, failed = self._broadcast("set_policy", policy)
+        if failed:
+            message = f"policy {policy.type} set; {failed} worker(s) will get it when they answer again"
+            return ControlResult(ControlOutcome.OK, message)
+        logger.info("scheduler policy is now %s", policy.type)
+        return ControlResult(ControlOutcome.OK, f"policy {policy.type} set on {asked} worker(s)")
+
+    def set_window(self, window: MeasurementWindow) -> int:
+        """Have every live worker count the frames captured in ``window`` apart; the workers that did not."""
+        _, failed = self._broadcast("set_window", window)
+        return failed
+
+    def _broadcast(self, method: str, *args: Any) -> tuple[int, int]:
+        """Call ``method`` on every live worker (bounded); ``(workers asked, workers that failed)``."""
+        with self._lock:
             handles = [r.handle for r in self.placement.workers.values() if r.alive]
-        refs = [handle.set_policy.remote(policy) for handle in handles]
+        refs = [getattr(handle, method).remote(*args) for handle in handles]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=_CALL_TIMEOUT_S)
         failed = len(refs) - len(ready)
         for ref in ready:
@@ -186,12 +208,8 @@ class FleetController:
                 ray.get(ref, timeout=0)
             except (ray.exceptions.RayError, CamfleetError) as exc:
                 failed += 1
-                logger.warning("a worker did not take the new policy: %s", exc)
-        if failed:
-            message = f"policy {policy.type} set; {failed} worker(s) will get it when they answer again"
-            return ControlResult(ControlOutcome.OK, message)
-        logger.info("scheduler policy is now %s", policy.type)
-        return ControlResult(ControlOutcome.OK, f"policy {policy.type} set on {len(refs)} worker(s)")
+                logger.warning("a worker did not take %s: %s", method, exc)
+        return len(refs), failed
 
     def status(self) -> FleetStatus:
         """The fleet as of the last supervision round."""

@@ -18,8 +18,9 @@ import ray
 from pipeline.config import CameraConfig, PipelineConfig
 from pipeline.controller.actor import create_controller
 from pipeline.controller.controller import ControlResult
+from pipeline.errors import CamfleetError
 from pipeline.scheduler.config import PolicyConfig
-from pipeline.status import FleetStatus
+from pipeline.status import FleetStatus, MeasurementWindow
 from pipeline.worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,16 @@ class Fleet:
         """Switch every stream to ``policy``."""
         result: ControlResult = ray.get(self.controller.set_policy.remote(policy), timeout=_CALL_TIMEOUT_S)
         return result
+
+    def set_window(self, window: MeasurementWindow) -> None:
+        """Have every worker count the frames captured in ``window`` apart (a load-test point).
+
+        Raises:
+            CamfleetError: if a worker did not take it (its figures would be missing from the window).
+        """
+        failed: int = ray.get(self.controller.set_window.remote(window), timeout=_CALL_TIMEOUT_S * 2)
+        if failed:
+            raise CamfleetError(f"{failed} worker(s) did not open the measurement window")
 
     def refresh(self) -> FleetStatus:
         """Run a supervision round now and return the status it leaves."""

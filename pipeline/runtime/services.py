@@ -22,6 +22,7 @@ from pipeline.errors import ServingError
 from pipeline.events.redis_server import EmbeddedRedis
 from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
 from pipeline.serving.client import TritonClient
+from pipeline.serving.cpu_plan import plan_cpu
 from pipeline.serving.launcher import TritonServer
 from pipeline.serving.pool import resolve_urls
 
@@ -138,8 +139,11 @@ def services(config: PipelineConfig, *, repository: Path | None = None) -> Itera
             repo = repository or config.triton.model_repository
             needed = models_to_load(config)
             check_weights(repo, needed)
+            plan = plan_cpu([c.fps for c in config.cameras], inference_cores=config.triton.inference_cores)
             triton_server = stack.enter_context(
-                TritonServer(repo, models=needed, model_config_name=config.triton.model_config_name)
+                TritonServer(
+                    repo, models=needed, model_config_name=config.triton.model_config_name, cpu_plan=plan
+                )
             )
             triton_urls = [triton_server.grpc_url]
         redis_server = None

@@ -34,6 +34,7 @@ from pipeline.serving.bundled import (
     reap_stubs,
     server_env,
 )
+from pipeline.serving.cpu_plan import CpuPlan, write_tuned_repository
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class TritonServer:
         stop_timeout_s: float = 20.0,
         log_verbose: int = 0,
         tritonserver_home: Path | None = None,
+        cpu_plan: CpuPlan | None = None,
     ) -> None:
         """Describe the server; nothing is checked or started until :meth:`start`.
 
@@ -68,6 +70,8 @@ class TritonServer:
             model_repository: Folder with one sub-folder per model.
             models: Models to load at start; ``None`` loads every model in the repository.
             model_config_name: Load ``configs/<name>.pbtxt`` instead of ``config.pbtxt`` where present.
+            cpu_plan: Instances and torch threads of the CPU models (see :mod:`pipeline.serving.cpu_plan`);
+                the server then serves a tuned view of the repository. Ignored with ``model_config_name``.
             http_port: HTTP port (a free one when ``None``); likewise ``grpc_port`` and ``metrics_port``.
             grpc_port: gRPC port.
             metrics_port: Prometheus metrics port.
@@ -90,6 +94,8 @@ class TritonServer:
         self._home = tritonserver_home
         self._process: subprocess.Popen[bytes] | None = None
         self._run_dir: Path | None = None
+        self.cpu_plan = cpu_plan
+        self.serving_repository = self.model_repository
         self._shm_prefix = f"camfleet_triton_{os.getpid()}_{id(self):x}_"
         self._http_port = self._grpc_port = self._metrics_port = 0
         self.loaded_models: list[str] = []
@@ -162,6 +168,7 @@ class TritonServer:
         self._run_dir = self._run_dir_arg or Path(tempfile.mkdtemp(prefix="camfleet-triton-"))
         self._run_dir.mkdir(parents=True, exist_ok=True)
         backends = prepare_backends(home, self._run_dir / "backends")
+        self.serving_repository = self._repository_to_serve(self._run_dir)
         ports = [p or 0 for p in self._ports]
         free = iter(free_ports(ports.count(0), self.host or LOOPBACK))
         self._http_port, self._grpc_port, self._metrics_port = (p or next(free) for p in ports)
@@ -185,9 +192,17 @@ class TritonServer:
         logger.info("tritonserver ready in %.1f s at %s", time.monotonic() - started, self.grpc_url)
         return self
 
+    def _repository_to_serve(self, run_dir: Path) -> Path:
+        """The repository itself, or with a CPU plan (and no per-hardware config) a tuned view of it."""
+        if self.cpu_plan is None or self.model_config_name:
+            return self.model_repository
+        view = run_dir / "repository"
+        shutil.rmtree(view, ignore_errors=True)
+        return write_tuned_repository(self.model_repository, view, self.cpu_plan)
+
     def _arguments(self, backends: Path, models: Sequence[str]) -> list[str]:
         args = [
-            f"--model-repository={self.model_repository.resolve()}",
+            f"--model-repository={self.serving_repository.resolve()}",
             f"--backend-directory={backends}",
             "--model-control-mode=explicit",
             *(f"--load-model={name}" for name in models),

@@ -15,7 +15,7 @@ import ray
 
 from pipeline.config import CameraConfig
 from pipeline.scheduler.config import PolicyConfig
-from pipeline.status import CameraStatus, LoadSignal, WorkerStatus
+from pipeline.status import CameraStatus, LoadSignal, MeasurementWindow, WorkerStatus
 from pipeline.worker.metrics import WorkerMetrics
 from pipeline.worker.settings import WorkerSettings
 from pipeline.worker.worker import CameraWorker
@@ -47,6 +47,10 @@ class CameraWorkerActor:
     def set_policy(self, policy: PolicyConfig) -> None:
         """Route with ``policy`` from the next frame on."""
         self._worker.set_policy(policy)
+
+    def set_window(self, window: MeasurementWindow) -> None:
+        """Count the frames captured in ``window`` apart (see :class:`~pipeline.status.MeasurementWindow`)."""
+        self._worker.set_window(window)
 
     def set_load(self, load: LoadSignal) -> None:
         """Use the fleet's latest load signal."""

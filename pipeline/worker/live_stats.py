@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.status import MeasurementWindow
+
 _BIN_BASE_MS = 0.5
 _BIN_GROWTH = 1.05
 _LOG_GROWTH = math.log(_BIN_GROWTH)
@@ -60,16 +62,36 @@ class CameraLiveStats:
     detections: int = 0
     latency_counts: dict[int, int] = field(default_factory=dict)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+    window: MeasurementWindow | None = None
+    window_inferred: int = 0
+    window_discarded: int = 0
+    window_latency_counts: dict[int, int] = field(default_factory=dict)
     _done_times: deque[float] = field(default_factory=lambda: deque(maxlen=512))
 
-    def record_result(self, *, latency_ms: float, detections: int, now: float) -> None:
-        """Count one inferred frame."""
+    def open_window(self, window: MeasurementWindow) -> None:
+        """Count the frames captured in ``window`` apart from now on (the previous window's counts go)."""
+        self.window = window
+        self.window_inferred = self.window_discarded = 0
+        self.window_latency_counts = {}
+
+    def record_result(
+        self, *, latency_ms: float, detections: int, now: float, captured_wall: float, now_wall: float
+    ) -> None:
+        """Count one inferred frame (``now`` monotonic; ``captured_wall`` and ``now_wall`` wall clock)."""
         self.frames_inferred += 1
         self.detections += detections
         self.latencies_ms.append(latency_ms)
         index = latency_bin(latency_ms)
         self.latency_counts[index] = self.latency_counts.get(index, 0) + 1
         self._done_times.append(now)
+        window = self.window
+        if window is None:
+            return
+        if window.start <= captured_wall < window.end:
+            self.window_inferred += 1
+            self.window_latency_counts[index] = self.window_latency_counts.get(index, 0) + 1
+        elif captured_wall < window.start <= now_wall:
+            self.window_discarded += 1
 
     def fps(self, now: float, window_s: float = 5.0) -> float:
         """Inferred frames per second over the last ``window_s`` seconds."""

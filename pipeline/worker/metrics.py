@@ -23,6 +23,7 @@ _CAMERA_COUNTERS = {
     "frames_skipped_motion": "Frames the motion gate held back.",
     "frames_malformed": "Frames of the wrong shape or type, skipped.",
     "dropped_decode_queue": "Frames dropped by the camera's bounded queue (consumer behind).",
+    "dropped_late": "Frames dropped before inference: their model was behind, or they were too old.",
     "detections": "Confident detections.",
     "events": "Events published.",
     "reconnects": "Stream reconnects.",
@@ -30,7 +31,8 @@ _CAMERA_COUNTERS = {
 _WORKER_COUNTERS = {
     "requests": "Triton requests sent.",
     "request_errors": "Triton requests that failed.",
-    "dropped_stale": "Frames dropped because they waited longer than max_frame_age_s.",
+    "dropped_behind": "Frames dropped because their model was behind the latency budget.",
+    "dropped_stale": "Frames dropped because they were older than max_frame_age_s at send time.",
     "dropped_inference_error": "Frames lost with a failed request.",
 }
 

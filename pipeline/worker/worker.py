@@ -40,7 +40,7 @@ from pipeline.ingest.spec import CameraSpec
 from pipeline.models.designs import get_design
 from pipeline.scheduler.config import PolicyConfig
 from pipeline.serving.pool import TritonPool
-from pipeline.status import CameraStatus, LoadSignal, WorkerStatus
+from pipeline.status import CameraStatus, LoadSignal, MeasurementWindow, WorkerStatus
 from pipeline.worker.event_stage import EventStage
 from pipeline.worker.live_stats import CameraLiveStats
 from pipeline.worker.router import FrameRouter
@@ -110,6 +110,7 @@ class CameraWorker:
         batching = settings.batching
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             self._submit,
+            latency_budget_s=batching.latency_budget_s,
             max_batch=batching.max_batch,
             max_delay_s=batching.window_s,
             max_in_flight=batching.max_in_flight,
@@ -121,6 +122,7 @@ class CameraWorker:
         self._cameras: dict[str, CameraConfig] = {}
         self._live: dict[str, CameraLiveStats] = {}
         self._final: dict[str, CameraStats] = {}
+        self._window: MeasurementWindow | None = None
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -211,6 +213,16 @@ class CameraWorker:
         """Route every stream with ``policy`` from its next frame on."""
         self.call(lambda: self.router.set_policy(policy))
 
+    def set_window(self, window: MeasurementWindow) -> None:
+        """Count the frames captured in ``window`` apart, for every camera (and cameras added later)."""
+
+        def open_window() -> None:
+            self._window = window
+            for live in self._live.values():
+                live.open_window(window)
+
+        self.call(open_window)
+
     def set_load(self, load: LoadSignal) -> None:
         """Use the fleet's latest load signal (one assignment: safe from any thread)."""
         self.load = load
@@ -275,10 +287,12 @@ class CameraWorker:
         if routing.skipped_motion:
             live.frames_skipped_motion += 1
         if routing.infer:
-            self.batcher.add(RoutedFrame(routing.model, frame.image, frame), now)
+            self.batcher.add(
+                RoutedFrame(routing.model, frame.image, frame, frame.camera_id, frame.capture_ts), now
+            )
 
     def _handle_results(self, results: list[InferenceResult[Frame]]) -> None:
-        now = time.monotonic()
+        now, now_wall = time.monotonic(), time.time()
         for result in results:
             frame = result.frame.meta
             camera = self._cameras.get(frame.camera_id)
@@ -287,7 +301,13 @@ class CameraWorker:
             confident = self.events.handle(camera, frame, result.frame.model, result.detections)
             if confident is not None:
                 live = self._live[frame.camera_id]
-                live.record_result(latency_ms=(now - frame.capture_ts) * 1000, detections=confident, now=now)
+                live.record_result(
+                    latency_ms=(now - frame.capture_ts) * 1000,
+                    detections=confident,
+                    now=now,
+                    captured_wall=frame.wall_time,
+                    now_wall=now_wall,
+                )
 
     # -- commands (loop thread) ----------------------------------------------------------------------------
 
@@ -299,6 +319,8 @@ class CameraWorker:
         self.router.add(camera)
         self._cameras[camera.id] = camera
         self._live[camera.id] = CameraLiveStats(camera.id)
+        if self._window is not None:
+            self._live[camera.id].open_window(self._window)
         self._final.pop(camera.id, None)
 
     def _remove_camera(self, camera_id: str) -> CameraStatus:
@@ -330,6 +352,7 @@ class CameraWorker:
             frames_skipped_motion=live.frames_skipped_motion,
             frames_malformed=live.frames_malformed,
             dropped_decode_queue=ingest.dropped if ingest is not None else 0,
+            dropped_late=self.batcher.stats.dropped_by_stream.get(camera_id, 0),
             detections=live.detections,
             events=self.events.published.get(camera_id, 0),
             reconnects=ingest.reconnects if ingest is not None else 0,
@@ -337,6 +360,9 @@ class CameraWorker:
             latency_p50_ms=round(live.latency_percentile(50), 2),
             latency_p99_ms=round(live.latency_percentile(99), 2),
             latency_counts=dict(live.latency_counts),
+            window_inferred=live.window_inferred,
+            window_discarded=live.window_discarded,
+            window_latency_counts=dict(live.window_latency_counts),
         )
 
     def _build_status(self) -> WorkerStatus:
@@ -350,7 +376,12 @@ class CameraWorker:
             node_id=self.node_id,
             pid=os.getpid(),
             cameras=tuple(self._camera_status(cid, ingest.get(cid), now) for cid in self._cameras),
-            batcher=dataclasses.replace(batcher, batch_sizes=dict(batcher.batch_sizes)),
+            batcher=dataclasses.replace(
+                batcher,
+                batch_sizes=dict(batcher.batch_sizes),
+                dropped_by_stream=dict(batcher.dropped_by_stream),
+                pacing=self.batcher.pacing(),
+            ),
             sink=self.sink.stats(),
             servers=tuple(self.triton.health()),
             failovers=self.triton.failovers,

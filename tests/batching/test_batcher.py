@@ -1,4 +1,5 @@
-"""The per-model batcher: batching rules, bounded in-flight requests, out-of-order completion, errors."""
+"""The per-model batcher: batching rules, the latency budget's batch size and in-flight allowance, drops
+(oldest of a stream first, stale since capture), out-of-order completion, errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.batching import ModelBatcher, RoutedFrame
+from pipeline.batching.batcher import ServiceTimeModel
 from pipeline.errors import InferenceError
 
 
@@ -36,8 +38,22 @@ class ManualServer:
         self.requests[index][2].set_exception(InferenceError("Triton at 127.0.0.1:1 unavailable"))
 
 
-def _frame(model: str, value: int) -> RoutedFrame[int]:
-    return RoutedFrame(model, np.full((8, 8, 3), value, np.uint8), value)
+class Clock:
+    """Monotonic time the test moves by hand (the batcher stamps sends and answers with it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _frame(model: str, value: int, stream: str = "", captured: float | None = None) -> RoutedFrame[int]:
+    return RoutedFrame(model, np.full((8, 8, 3), value, np.uint8), value, stream, captured)
+
+
+def _sent(server: ManualServer) -> list[int]:
+    return [int(images[i, 0, 0, 0]) for _, images, _ in server.requests for i in range(len(images))]
 
 
 def test_batcher_full_batch_sent_at_once_partial_waits_for_delay():
@@ -47,6 +63,7 @@ def test_batcher_full_batch_sent_at_once_partial_waits_for_delay():
         batcher.add(_frame("m", value), now=0.0)
     batcher.poll(now=0.0)
     assert [len(r[1]) for r in server.requests] == [4]  # the 2 left wait for more frames
+    server.answer(0)
     batcher.poll(now=0.6)
     assert [len(r[1]) for r in server.requests] == [4, 2]
 
@@ -60,65 +77,135 @@ def test_batcher_frames_batched_per_model():
     assert sorted((m, len(images)) for m, images, _ in server.requests) == [("day", 3), ("night", 2)]
 
 
-def test_batcher_in_flight_bounded_and_out_of_order_completion_matches_frames():
-    server = ManualServer()
-    batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=2, max_delay_s=0.0, max_in_flight=2)
-    for value in range(6):
-        batcher.add(_frame("m", value), now=0.0)
-    batcher.poll(now=0.0)
-    assert len(server.requests) == 2 and batcher.in_flight("m") == 2
-    server.answer(1)  # the second request finishes first
-    results = batcher.poll(now=0.0)
-    assert [(r.frame.meta, float(r.detections[0, 4])) for r in results] == [(2, 2.0), (3, 3.0)]
-    assert len(server.requests) == 3  # a slot freed, the next batch went out
+def test_service_time_model_fits_fixed_and_per_frame_cost():
+    service = ServiceTimeModel()
+    assert service.estimate(8) is None and service.largest_batch_within(0.1, 32) == 32
+    for batch, seconds in ((4, 0.05), (8, 0.09), (4, 0.05), (8, 0.09)):
+        service.observe(batch, seconds)
+    fixed, per_frame = service.coefficients() or (0, 0)
+    assert fixed == pytest.approx(0.01) and per_frame == pytest.approx(0.01)
+    assert service.largest_batch_within(0.1, 32) == 9  # 0.01 + 9 * 0.01 = 0.1
+    assert service.largest_batch_within(0.001, 32) == 1  # never below one frame
+
+
+def test_batcher_batch_size_follows_the_measured_service_time_and_budget():
+    server, clock = ManualServer(), Clock()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit, latency_budget_s=0.2, max_batch=32, max_delay_s=0.0, clock=clock
+    )
+    for value in range(32):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    assert len(server.requests[0][1]) == 32  # nothing measured yet: the cap
+    clock.now = 0.32  # 10 ms per frame: half the budget (100 ms) holds 10 frames
     server.answer(0)
+    for value in range(40):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    assert batcher.batch_target("m") == 10
+    assert len(server.requests[1][1]) == 10
+    assert batcher.stats.late_requests == 1 and batcher.pacing()["m"].in_flight_limit == 1
+
+
+def test_batcher_on_time_answers_raise_the_in_flight_allowance_late_ones_halve_it():
+    server, clock = ManualServer(), Clock()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit, latency_budget_s=0.2, max_batch=2, max_delay_s=0.0, max_in_flight=4, clock=clock
+    )
+
+    def feed_and_poll() -> None:
+        for value in range(8):  # more than the free slots take: the model is busy
+            batcher.add(_frame("m", value, stream=f"cam{value % 3}"))
+        batcher.poll()
+
+    feed_and_poll()
+    assert batcher.in_flight("m") == 1  # AIMD starts with one request
+    clock.now = 0.02
+    server.answer(0)  # on time (20 ms <= 100 ms): one more allowed
+    batcher.poll()
+    feed_and_poll()
+    assert batcher.in_flight("m") == 2
+    clock.now = 0.04
+    server.answer(1)
     server.answer(2)
-    done = {r.frame.meta for r in batcher.poll(now=0.0)}
-    assert done == {0, 1, 4, 5}
+    batcher.poll()
+    feed_and_poll()
+    assert batcher.in_flight("m") == 4 == batcher.pacing()["m"].in_flight_limit
+    clock.now = 0.5  # late: 460 ms
+    for index in range(3, 7):
+        server.answer(index)
+    batcher.poll()
+    assert batcher.pacing()["m"].in_flight_limit == 1
+
+
+def test_batcher_out_of_order_completion_matches_frames():
+    server, clock = ManualServer(), Clock()
+    batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=2, max_delay_s=0.0, clock=clock)
+    batcher.add(_frame("m", 0))
+    batcher.add(_frame("m", 1))
+    batcher.poll()
+    server.answer(0)
+    batcher.poll()  # allowance 2 now
+    for value in range(2, 6):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    assert batcher.in_flight("m") == 2
+    server.answer(2)  # the third request finishes before the second
+    results = batcher.poll()
+    assert [(r.frame.meta, float(r.detections[0, 4])) for r in results] == [(4, 4.0), (5, 5.0)]
+    server.answer(1)
+    assert {r.frame.meta for r in batcher.poll()} == {2, 3}
     assert batcher.stats.frames_done == 6 and batcher.stats.batch_sizes == {2: 3}
 
 
-def test_batcher_failed_request_counted_not_raised():
-    server = ManualServer()
-    batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=3, max_delay_s=0.0)
-    for value in range(3):
-        batcher.add(_frame("m", value), now=0.0)
-    batcher.poll(now=0.0)
-    server.fail(0)
-    assert batcher.poll(now=0.0) == []
-    assert batcher.stats.dropped_inference_error == 3
-    assert batcher.stats.request_errors == 1
-    assert "unavailable" in batcher.stats.last_error
-
-
-def test_batcher_queue_bounded_drops_oldest_and_counts():
-    server = ManualServer()
+def test_batcher_behind_drops_the_oldest_frame_of_the_same_stream_first_and_counts_per_stream():
+    server, clock = ManualServer(), Clock()
     batcher: ModelBatcher[int] = ModelBatcher(
-        server.submit, max_batch=2, max_delay_s=9, max_queue=4, max_age_s=60
+        server.submit, max_batch=2, max_delay_s=9, max_in_flight=1, max_age_s=60, clock=clock
     )
-    for value in range(7):
-        batcher.add(_frame("m", value), now=0.0)
-    assert batcher.stats.dropped_queue_full == 3
-    batcher.poll(now=0.0, force=True)
-    sent = [int(images[i, 0, 0, 0]) for _, images, _ in server.requests for i in range(len(images))]
-    assert sent == [3, 4, 5, 6]  # the newest four were kept and sent in two requests (max_in_flight 2)
+    batcher.add(_frame("m", 0, "a"))
+    batcher.add(_frame("m", 1, "a"))
+    batcher.poll()  # a full batch goes; the model is busy with it now
+    for value, stream in ((2, "a"), (3, "b"), (4, "a"), (5, "b")):
+        batcher.add(_frame("m", value, stream))  # room for one batch (2 frames) while busy
+    assert batcher.stats.dropped_behind == 2
+    assert batcher.stats.dropped_by_stream == {"a": 1, "b": 1}
+    server.answer(0)
+    batcher.poll(force=True)
+    assert _sent(server) == [0, 1, 4, 5]  # each stream kept its newest frame
+
+
+def test_batcher_stale_frames_dropped_by_age_since_capture_and_counted():
+    server, clock = ManualServer(), Clock()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit, max_batch=4, max_delay_s=0.05, max_age_s=1.0, clock=clock
+    )
+    clock.now = 2.0
+    batcher.add(_frame("m", 0, "a", captured=0.5))  # waited 1.5 s in a decode queue before it came here
+    batcher.add(_frame("m", 1, "a", captured=1.9))
+    clock.now = 2.1
+    batcher.poll()
+    assert batcher.stats.dropped_stale == 1 and batcher.stats.dropped_by_stream == {"a": 1}
+    assert _sent(server) == [1]
+
+
+def test_batcher_failed_request_resets_the_allowance():
+    server, clock = ManualServer(), Clock()
+    batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=1, max_delay_s=0.0, clock=clock)
+    batcher.add(_frame("m", 0))
+    batcher.poll()
+    server.answer(0)
+    batcher.poll()
+    assert batcher.pacing()["m"].in_flight_limit == 2
+    batcher.add(_frame("m", 1))
+    batcher.poll()
+    server.fail(1)
+    batcher.poll()
+    assert batcher.pacing()["m"].in_flight_limit == 1
 
 
 def test_batcher_invalid_settings_rejected():
     with pytest.raises(ValueError):
         ModelBatcher(ManualServer().submit, max_batch=8, max_queue=4)
-
-
-def test_batcher_stale_frames_dropped_and_counted():
-    server = ManualServer()
-    batcher: ModelBatcher[int] = ModelBatcher(
-        server.submit, max_batch=2, max_delay_s=0.0, max_in_flight=1, max_age_s=1.0
-    )
-    for value in range(4):
-        batcher.add(_frame("m", value), now=0.0)
-    batcher.poll(now=0.0)  # frames 0 and 1 go out; 2 and 3 wait for the model
-    batcher.add(_frame("m", 4), now=1.5)
-    server.answer(0)
-    batcher.poll(now=1.6)  # 2 and 3 waited 1.6 s: dropped; 4 is fresh and goes out
-    assert batcher.stats.dropped_stale == 2
-    assert [int(images[0, 0, 0, 0]) for _, images, _ in server.requests] == [0, 4]
+    with pytest.raises(ValueError):
+        ModelBatcher(ManualServer().submit, latency_budget_s=0)

@@ -29,7 +29,7 @@ def fleet() -> FleetStatus:
     back = CameraStatus("back<script>", worker_id="worker-0", state="backing_off", last_error="refused")
     worker = WorkerStatus(
         "worker-0", "abc", "node", 1234, cameras=(front, back),
-        batcher=BatcherStats(requests=12, request_errors=1, dropped_queue_full=3, batch_sizes={8: 10, 2: 2}),
+        batcher=BatcherStats(requests=12, request_errors=1, dropped_behind=3, batch_sizes={8: 10, 2: 2}),
         sink=SinkStats(published=7), servers=(ServerStatus("127.0.0.1:8001", True, 0, 12, 1),),
     )  # fmt: skip
     return FleetStatus(
@@ -59,10 +59,7 @@ def test_render_metrics_status_has_camera_worker_and_fleet_series() -> None:
     info = (("camera", "front"), ("condition", "day"), ("model", "monolith"), ("state", "running"))
     assert got[("camfleet_camera_info", (*info, ("worker", "worker-0")))] == 1.0
     assert got[("camfleet_inference_errors_total", (("worker", "worker-0"),))] == 1
-    assert (
-        got[("camfleet_batcher_dropped_frames_total", (("reason", "queue_full"), ("worker", "worker-0")))]
-        == 3
-    )
+    assert got[("camfleet_batcher_dropped_frames_total", (("reason", "behind"), ("worker", "worker-0")))] == 3
     assert got[("camfleet_batches_total", (("size", "8"), ("worker", "worker-0")))] == 10
     assert got[("camfleet_sink_events_total", (("result", "published"), ("worker", "worker-0")))] == 7
     assert got[("camfleet_worker_up", (("worker", "worker-1"),))] == 0.0
