@@ -13,8 +13,10 @@ Cases, all on the same Triton, Redis and Ray, with simulated cameras:
 
 Two CPU figures per inferred frame: the controller's (the controller actor, which only steers: its cost is
 fixed per second, about 8 ms/s of it Ray's own runtime in any idle actor, so per frame it falls as the fleet
-grows) and the workers' outside decode and inference = (worker CPU - decode CPU) /
-inferred frames, where decode CPU = decoded frames / the decode-only run's frames per CPU-second.
+grows) and the workers' outside decode and inference = (worker process CPU - reader threads' CPU) /
+inferred frames. The workers account CPU per thread themselves (``time.thread_time`` on the reader, loop
+and Triton client threads), so the split is measured, not estimated; the rest of a worker process is Ray's
+runtime (status calls, metrics export) and the garbage collector.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class PipelineBenchRow:
     ratio_to_lower_limit: float
     workers: int
     worker_outside_ms_per_frame: float
+    worker_loop_ms_per_frame: float
+    worker_transport_ms_per_frame: float
+    worker_decode_ms_per_frame: float
     controller_ms_per_frame: float
     controller_cpu_percent: float
     latency_p50_ms: float | None
@@ -106,8 +111,9 @@ def _row(
 ) -> PipelineBenchRow:
     p = run.point
     lower = min(decode.fps, inference_fps)
-    decode_cpu_s = run.decoded / decode.frames_per_cpu_s if decode.frames_per_cpu_s else 0.0
-    outside_s = run.cpu_seconds.get("camera_workers", 0.0) - decode_cpu_s
+    cpu = run.worker_cpu
+    outside_s = cpu["process"] - cpu["decode"]
+    frames = max(run.inferred, 1)
     # The benchmark's own process also serves the simulated cameras, so only the controller counts here.
     steering_s = run.cpu_seconds.get("controller", 0.0)
     # Each camera asks inference for its fps times the share of frames the gate lets through.
@@ -125,7 +131,10 @@ def _row(
         inference_only_fps=round(inference_fps, 1),
         ratio_to_lower_limit=round(p.aggregate_fps / lower, 3) if lower else 0.0,
         workers=workers,
-        worker_outside_ms_per_frame=round(1000 * max(outside_s, 0.0) / max(run.inferred, 1), 3),
+        worker_outside_ms_per_frame=round(1000 * max(outside_s, 0.0) / frames, 3),
+        worker_loop_ms_per_frame=round(1000 * cpu["loop"] / frames, 3),
+        worker_transport_ms_per_frame=round(1000 * cpu["transport"] / frames, 3),
+        worker_decode_ms_per_frame=round(1000 * cpu["decode"] / frames, 3),
         controller_ms_per_frame=round(1000 * steering_s / max(run.inferred, 1), 4),
         controller_cpu_percent=round(100 * steering_s / run.seconds, 2) if run.seconds else 0.0,
         latency_p50_ms=p.latency_p50_ms,

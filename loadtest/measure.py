@@ -50,6 +50,9 @@ class PointRun:
     cpu_seconds: dict[str, float]
     camera_fps: dict[str, float]
     discarded: int
+    worker_cpu: dict[str, float]
+    """CPU seconds of the camera workers in the window: the whole processes, and their reader (decode),
+    loop and Triton client threads, from the workers' own per-thread accounting."""
 
 
 def model_stats(client: TritonClient, models: list[str]) -> dict[str, ModelStatistics]:
@@ -98,7 +101,6 @@ def _redis_pid(running: RunningServices) -> int | None:
 class _Reading:
     """Totals of the fleet at one moment (every counter is cumulative)."""
 
-    inferred: dict[str, int]
     frames_in: int
     skipped: int
     decoded: int
@@ -106,6 +108,7 @@ class _Reading:
     batcher_drops: int
     errors: int
     batches: dict[int, int]
+    worker_cpu: dict[str, float]
 
     @classmethod
     def of(cls, status: FleetStatus) -> _Reading:
@@ -115,7 +118,6 @@ class _Reading:
             for size, count in worker.batcher.batch_sizes.items():
                 batches[size] = batches.get(size, 0) + count
         return cls(
-            inferred={c.camera_id: c.frames_inferred for c in status.cameras},
             frames_in=sum(c.frames_in for c in status.cameras),
             skipped=sum(c.frames_skipped_motion for c in status.cameras),
             decoded=sum(c.frames_decoded for c in status.cameras),
@@ -126,6 +128,12 @@ class _Reading:
             ),
             errors=sum(w.batcher.request_errors for w in workers),
             batches=batches,
+            worker_cpu={
+                "process": sum(w.cpu_seconds for w in workers),
+                "decode": sum(w.decode_cpu_s for w in workers),
+                "loop": sum(w.loop_cpu_s for w in workers),
+                "transport": sum(w.transport_cpu_s for w in workers),
+            },
         )
 
 
@@ -227,4 +235,5 @@ def measure_point(
         cpu_seconds=usage.cpu_seconds,
         camera_fps=camera_fps,
         discarded=sum(c.window_discarded for c in settled.cameras),
+        worker_cpu={k: after.worker_cpu[k] - before.worker_cpu.get(k, 0.0) for k in after.worker_cpu},
     )

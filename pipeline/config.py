@@ -201,7 +201,7 @@ class BatchingConfig(_Strict):
         "dropped first (counted per camera as dropped_late).",
     )
     window_s: float = Field(
-        0.01,
+        0.05,
         ge=0,
         le=1.0,
         description="Longest a frame waits for others to share its request (a full batch goes at once).",
@@ -222,6 +222,8 @@ class BatchingConfig(_Strict):
     def _age_exceeds_window(self) -> BatchingConfig:
         if self.max_frame_age_s <= self.window_s:
             raise ValueError("max_frame_age_s must exceed window_s")
+        if self.window_s >= self.latency_budget_s / 2:
+            raise ValueError("window_s must be below half of latency_budget_s (the rest is for service)")
         return self
 
 

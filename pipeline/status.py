@@ -128,6 +128,9 @@ class WorkerStatus:
         motion_skipped: Frames it skipped.
         scheduler_switches: Model switches of its streams.
         cpu_seconds: CPU time of the worker's process (decode included).
+        decode_cpu_s: CPU time of the reader threads of the cameras it serves (demux, decode, sample, resize).
+        loop_cpu_s: CPU time of its loop thread (route, gate, batch, track, publish).
+        transport_cpu_s: CPU time of its Triton client threads (build requests, send, read answers).
         at: ``time.time()`` when it was taken.
     """
 
@@ -144,6 +147,9 @@ class WorkerStatus:
     motion_skipped: int = 0
     scheduler_switches: int = 0
     cpu_seconds: float = 0.0
+    decode_cpu_s: float = 0.0
+    loop_cpu_s: float = 0.0
+    transport_cpu_s: float = 0.0
     at: float = 0.0
 
     @property

@@ -108,17 +108,38 @@ class BatcherStats:
 
 
 class ServiceTimeModel:
-    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, fitted to recent requests."""
+    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, fitted to recent requests.
+
+    The least-squares sums are kept up to date as requests come and go, so a fit costs a few additions.
+    """
 
     def __init__(self, samples: int = _SAMPLES) -> None:
         """Keep the last ``samples`` requests."""
-        self._samples: deque[tuple[int, float]] = deque(maxlen=samples)
+        self._samples: deque[tuple[int, float]] = deque()
+        self._limit = samples
+        self._sums = [0.0, 0.0, 0.0, 0.0]  # sum b, sum t, sum b*b, sum b*t
         self._fit: tuple[float, float] | None = None
+        self._observed = 0
 
     def observe(self, batch: int, seconds: float) -> None:
         """Record one answered request of ``batch`` frames that took ``seconds`` from send to answer."""
         self._samples.append((batch, seconds))
+        self._add(batch, seconds, 1.0)
+        if len(self._samples) > self._limit:
+            self._add(*self._samples.popleft(), -1.0)
+        self._observed += 1
+        if self._observed % 4096 == 0:  # sums kept by adding and subtracting drift: recount them now and then
+            self._sums = [0.0, 0.0, 0.0, 0.0]
+            for sample in self._samples:
+                self._add(*sample, 1.0)
         self._fit = self._least_squares()
+
+    def _add(self, batch: int, seconds: float, sign: float) -> None:
+        sums = self._sums
+        sums[0] += sign * batch
+        sums[1] += sign * seconds
+        sums[2] += sign * batch * batch
+        sums[3] += sign * batch * seconds
 
     def coefficients(self) -> tuple[float, float] | None:
         """``(fixed, per_frame)`` seconds, least squares over the samples; None before the first answer.
@@ -129,25 +150,26 @@ class ServiceTimeModel:
         return self._fit
 
     def _least_squares(self) -> tuple[float, float] | None:
-        if not self._samples:
+        n = len(self._samples)
+        if n == 0:
             return None
-        sizes = np.array([b for b, _ in self._samples], dtype=np.float64)
-        times = np.array([t for _, t in self._samples], dtype=np.float64)
-        if np.ptp(sizes) == 0:
-            return 0.0, float(times.mean() / sizes[0])
-        per_frame, fixed = np.polyfit(sizes, times, 1)
+        sum_b, sum_t, sum_bb, sum_bt = self._sums
+        spread = n * sum_bb - sum_b * sum_b
+        if spread <= 1e-9 * max(1.0, sum_bb):  # one batch size only
+            return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
+        per_frame = (n * sum_bt - sum_b * sum_t) / spread
         if per_frame <= 0:  # noise on nearly equal batches: fall back to the mean cost per frame
-            return 0.0, float(times.sum() / sizes.sum())
-        return max(0.0, float(fixed)), float(per_frame)
+            return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
+        return max(0.0, (sum_t - per_frame * sum_b) / n), per_frame
 
     def estimate(self, batch: int) -> float | None:
         """Estimated seconds for a request of ``batch`` frames; None before the first answer."""
-        fit = self.coefficients()
+        fit = self._fit
         return None if fit is None else fit[0] + fit[1] * batch
 
     def largest_batch_within(self, seconds: float, max_batch: int) -> int:
         """The largest batch (1..``max_batch``) whose estimate fits ``seconds``; ``max_batch`` unmeasured."""
-        fit = self.coefficients()
+        fit = self._fit
         if fit is None:
             return max_batch
         fixed, per_frame = fit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,7 +21,8 @@ app = typer.Typer(
         "Examples:\n\n"
         "  camfleet bench models\n\n"
         "  camfleet bench models --design monolith --batch 32 --json\n\n"
-        "  camfleet bench pipeline --cameras 8 --fps 10"
+        "  camfleet bench pipeline --cameras 8 --fps 10\n\n"
+        "  camfleet bench profile --design monolith"
     ),
     no_args_is_help=True,
 )
@@ -210,3 +213,58 @@ def soak_command(
     console.print(
         f"events: {result.events_published} published, {result.events_delivered} distinct in the stream"
     )
+
+
+@app.command("profile")
+@handle_errors
+def profile_command(
+    design: Annotated[str, typer.Option(help="Network design.")] = "monolith",
+    cameras: Annotated[int, typer.Option(min=1, max=64, help="Simulated cameras (one worker).")] = 8,
+    fps: Annotated[float, typer.Option(min=0.1, max=60, help="Target fps per camera.")] = 10.0,
+    seconds: Annotated[float, typer.Option(min=2.0, max=600, help="Sampled seconds.")] = 15.0,
+    stacks: Annotated[
+        Path | None, typer.Option(help="Also write py-spy's collapsed stacks here (for speedscope).")
+    ] = None,
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a camera worker's CPU goes per inferred frame: by thread (exact) and by stage (py-spy).
+
+    Examples:
+      camfleet bench profile
+
+      camfleet bench profile --design specialists-condition --cameras 8 --stacks worker.txt
+    """
+    from loadtest.profile import profile_worker
+
+    result = profile_worker(
+        model_config_from(model_config),
+        design=design,
+        cameras=cameras,
+        fps=fps,
+        seconds=seconds,
+        stacks_out=stacks,
+    )
+    if as_json:
+        print(
+            json.dumps(
+                dataclasses.asdict(result)
+                | {"outside_decode_ms_per_frame": result.outside_decode_ms_per_frame},
+                indent=2,
+            )
+        )
+        return
+    load = f"{design}, {cameras} x {fps:g} fps, {result.frames_inferred} frames"
+    threads = Table(title=f"worker CPU per inferred frame: {load}")
+    threads.add_column("thread role")
+    threads.add_column("ms/frame", justify="right")
+    for role, ms in result.threads_ms_per_frame.items():
+        threads.add_row(role, f"{ms:.3f}")
+    threads.add_row("[b]outside decode[/b]", f"[b]{result.outside_decode_ms_per_frame:.3f}[/b]")
+    console.print(threads)
+    stages = Table(title="Python work (GIL held) by stage, sampled by py-spy")
+    for column in ("stage", "samples", "ms/frame"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for stage in result.stages:
+        stages.add_row(stage.stage, str(stage.samples), f"{stage.ms_per_frame:.3f}")
+    console.print(stages)

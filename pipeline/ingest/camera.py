@@ -73,6 +73,7 @@ class CameraReader:
         self.reconnects = 0
         self.errors = 0
         self.bugs = 0
+        self.cpu_s = 0.0
         self.last_error: str | None = None
         self._failed = False
 
@@ -175,6 +176,7 @@ class CameraReader:
                 self.sampled += 1
                 self._recent.append(frame.capture_ts)
                 self._sink(frame)
+                self.cpu_s = time.thread_time()  # the reader thread's CPU so far: decode, sample, resize
             if self._stop.is_set():
                 return True
             if self.spec.is_file and not self.spec.is_looping:
@@ -203,4 +205,5 @@ class CameraReader:
             self._decoded_before += source.decoded
             self._source = None
             source.close()
+            self.cpu_s = time.thread_time()
         return False

@@ -145,6 +145,7 @@ class CameraStats:
         last_error: The last error, URL redacted, or None.
         fps: Sampled frames per second over the last few seconds.
         queued: Frames waiting in the queue now.
+        cpu_s: CPU seconds of its reader thread (open, demux, decode, sampling, resize).
     """
 
     camera_id: str
@@ -157,3 +158,4 @@ class CameraStats:
     last_error: str | None = None
     fps: float = 0.0
     queued: int = 0
+    cpu_s: float = 0.0

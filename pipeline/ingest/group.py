@@ -180,4 +180,5 @@ def _stats(camera: _Camera) -> CameraStats:
         last_error=reader.last_error,
         fps=reader.fps,
         queued=len(camera.queue),
+        cpu_s=reader.cpu_s,
     )

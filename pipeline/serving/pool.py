@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -106,6 +107,7 @@ class TritonPool:
         self._servers: dict[str, _Server] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_in_flight, thread_name_prefix="triton-pool")
+        self._thread_cpu_s: dict[int, float] = {}
         self._health_interval_s = health_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,7 +170,21 @@ class TritonPool:
 
     def infer_async(self, model: str, images: npt.NDArray[Any]) -> Future[npt.NDArray[np.float32]]:
         """Like :meth:`infer`, on one of the pool's threads. ``images`` must not change until it is done."""
-        return self._executor.submit(self.infer, model, images)
+        return self._executor.submit(self._infer_counted, model, images)
+
+    def _infer_counted(self, model: str, images: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        started = time.thread_time()
+        try:
+            return self.infer(model, images)
+        finally:
+            # One entry per pool thread, written by that thread only: no lock, no lost update.
+            thread = threading.get_ident()
+            self._thread_cpu_s[thread] = self._thread_cpu_s.get(thread, 0.0) + time.thread_time() - started
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU the pool's threads spent sending requests and reading answers (client side, all servers)."""
+        return sum(self._thread_cpu_s.values())
 
     def _pick(self, tried: set[str]) -> _Server | None:
         with self._lock:

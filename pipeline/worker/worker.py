@@ -123,6 +123,7 @@ class CameraWorker:
         self._live: dict[str, CameraLiveStats] = {}
         self._final: dict[str, CameraStats] = {}
         self._window: MeasurementWindow | None = None
+        self._loop_cpu_s = 0.0
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -240,6 +241,7 @@ class CameraWorker:
             except Exception:  # a bug in one step must not end every camera of the worker: log, count, go on
                 logger.exception("worker %s: step failed", self.worker_id)
                 time.sleep(_IDLE_WAIT_S)
+            self._loop_cpu_s = time.thread_time()
 
     def step(self) -> None:
         """One iteration: control calls, new frames routed and batched, results published, then sleep."""
@@ -389,5 +391,8 @@ class CameraWorker:
             motion_skipped=motion.skipped,
             scheduler_switches=self.router.scheduler.stats.total,
             cpu_seconds=time.process_time(),
+            decode_cpu_s=sum(stats.cpu_s for stats in ingest.values()),
+            loop_cpu_s=self._loop_cpu_s,
+            transport_cpu_s=self.triton.cpu_seconds,
             at=time.time(),
         )

@@ -87,3 +87,31 @@ def test_worker_malformed_frames_are_counted_and_skipped_the_rest_inferred(
     # Two of every three frames are malformed; none of them reached Triton, and no request failed.
     assert camera.frames_inferred <= camera.frames_in - camera.frames_malformed
     assert status.batcher.request_errors == 0 and camera.state == "running"
+
+
+def test_worker_accounts_cpu_per_thread_role_and_paces_its_model(triton_server, pipeline_redis, clip):
+    config = PipelineConfig.model_validate({"design": "monolith"})
+    settings = WorkerSettings.from_config(
+        config, input_size=160, triton_urls=[triton_server.grpc_url], redis_url=pipeline_redis.url
+    )
+    worker = CameraWorker(
+        settings,
+        triton=TritonPool.connect(settings.triton_urls, health_interval_s=60),
+        sink=RedisEventSink.from_url(pipeline_redis.url),
+    ).start()
+    try:
+        worker.add_camera(CameraConfig(id="porch", url=str(clip), fps=10))
+        deadline = time.monotonic() + 60
+        while worker.status().cameras[0].frames_inferred < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = worker.status()
+    finally:
+        worker.stop(drain_timeout_s=5)
+    assert status.cameras[0].frames_inferred >= 20
+    # Each role's threads spent CPU, and together they are part of the process's CPU, not more.
+    assert status.decode_cpu_s > 0 and status.loop_cpu_s > 0 and status.transport_cpu_s > 0
+    assert status.decode_cpu_s + status.loop_cpu_s + status.transport_cpu_s <= status.cpu_seconds
+    pacing = status.batcher.pacing["monolith"]
+    assert 1 <= pacing.batch_target <= settings.batching.max_batch
+    assert 1 <= pacing.in_flight_limit <= settings.batching.max_in_flight
+    assert pacing.service_ms_per_batch is not None and pacing.service_ms_per_batch > 0
