@@ -50,6 +50,8 @@ class PointRun:
     cpu_seconds: dict[str, float]
     camera_fps: dict[str, float]
     discarded: int
+    service_ms: dict[str, float]
+    """Each model's estimated service time of one batch at the end of the window (the workers' batchers)."""
     worker_cpu: dict[str, float]
     """CPU seconds of the camera workers in the window: the whole processes, and their reader (decode),
     loop and Triton client threads, from the workers' own per-thread accounting."""
@@ -135,6 +137,16 @@ class _Reading:
                 "transport": sum(w.transport_cpu_s for w in workers),
             },
         )
+
+
+def _service_ms(status: FleetStatus) -> dict[str, float]:
+    """The slowest worker's estimated service time of one batch, per model."""
+    service: dict[str, float] = {}
+    for worker in status.live_workers():
+        for model, pacing in worker.batcher.pacing.items():
+            if pacing.service_ms_per_batch is not None:
+                service[model] = max(service.get(model, 0.0), pacing.service_ms_per_batch)
+    return service
 
 
 def _all_flowing(status: FleetStatus, cameras: int) -> bool:
@@ -235,5 +247,6 @@ def measure_point(
         cpu_seconds=usage.cpu_seconds,
         camera_fps=camera_fps,
         discarded=sum(c.window_discarded for c in settled.cameras),
+        service_ms=_service_ms(settled),
         worker_cpu={k: after.worker_cpu[k] - before.worker_cpu.get(k, 0.0) for k in after.worker_cpu},
     )

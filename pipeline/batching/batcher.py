@@ -7,9 +7,10 @@ both driven by what the batcher measures (the service time of M's requests, send
   A frame may wait for one batch in service before its own batch starts, so waiting plus service stay
   within the budget. The service time of M is fitted as ``t(b) = fixed + per_frame * b`` over its recent
   requests (:class:`ServiceTimeModel`).
-- **Requests in flight** (AIMD): M starts with one request in flight; each answer within half the budget
-  allows one more (up to ``max_in_flight``), a late answer halves the allowance. More requests in flight
-  than the servers can finish within the budget would only queue there.
+- **Requests in flight** (AIMD): M starts with one request in flight; each answer that did not queue at the
+  server (within twice its estimated service time) allows one more, up to ``max_in_flight``; one that
+  queued halves the allowance. More requests in flight than the servers run at once would only wait there,
+  and every frame behind them with it.
 
 While M is behind (its queue holds more than the next requests can take) the oldest queued frame of the
 arriving frame's stream is dropped first, else the oldest frame of M: a live camera wants its newest frame.
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Submit = Callable[[str, npt.NDArray[np.uint8]], "Future[npt.NDArray[np.float32]]"]
 
-_SAMPLES = 32  # requests the service-time fit looks back over
+_SAMPLES = 64  # answers the service-time fit looks back over
+_QUEUED = 2.0  # an answer this many times its estimated service time waited about one service at the server
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: frames carry arrays
@@ -108,62 +110,53 @@ class BatcherStats:
 
 
 class ServiceTimeModel:
-    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, fitted to recent requests.
+    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, from recent answers.
 
-    The least-squares sums are kept up to date as requests come and go, so a fit costs a few additions.
+    A round trip is service plus whatever the request waited in the server's queue (other workers' requests,
+    or more of this worker's in flight than the server has instances). The fit goes through the fastest
+    recent answer of each batch size, the lower envelope, so queueing does not pass for cost: if it did,
+    a busy server would shrink the batches, and smaller batches would make it busier still.
     """
 
     def __init__(self, samples: int = _SAMPLES) -> None:
-        """Keep the last ``samples`` requests."""
-        self._samples: deque[tuple[int, float]] = deque()
-        self._limit = samples
-        self._sums = [0.0, 0.0, 0.0, 0.0]  # sum b, sum t, sum b*b, sum b*t
+        """Keep the last ``samples`` answers."""
+        self._samples: deque[tuple[int, float]] = deque(maxlen=samples)
         self._fit: tuple[float, float] | None = None
-        self._observed = 0
 
     def observe(self, batch: int, seconds: float) -> None:
         """Record one answered request of ``batch`` frames that took ``seconds`` from send to answer."""
         self._samples.append((batch, seconds))
-        self._add(batch, seconds, 1.0)
-        if len(self._samples) > self._limit:
-            self._add(*self._samples.popleft(), -1.0)
-        self._observed += 1
-        if self._observed % 4096 == 0:  # sums kept by adding and subtracting drift: recount them now and then
-            self._sums = [0.0, 0.0, 0.0, 0.0]
-            for sample in self._samples:
-                self._add(*sample, 1.0)
-        self._fit = self._least_squares()
-
-    def _add(self, batch: int, seconds: float, sign: float) -> None:
-        sums = self._sums
-        sums[0] += sign * batch
-        sums[1] += sign * seconds
-        sums[2] += sign * batch * batch
-        sums[3] += sign * batch * seconds
+        self._fit = self._envelope_fit()
 
     def coefficients(self) -> tuple[float, float] | None:
-        """``(fixed, per_frame)`` seconds, least squares over the samples; None before the first answer.
+        """``(fixed, per_frame)`` seconds; None before the first answer.
 
         With one batch size seen, all the time is charged per frame (no fixed part): the estimate of a
         smaller batch is then optimistic, of a larger batch exact for compute-bound models.
         """
         return self._fit
 
-    def _least_squares(self) -> tuple[float, float] | None:
-        n = len(self._samples)
-        if n == 0:
+    def _envelope_fit(self) -> tuple[float, float] | None:
+        fastest: dict[int, float] = {}
+        for batch, seconds in self._samples:
+            if seconds < fastest.get(batch, math.inf):
+                fastest[batch] = seconds
+        if not fastest:
             return None
-        sum_b, sum_t, sum_bb, sum_bt = self._sums
-        spread = n * sum_bb - sum_b * sum_b
-        if spread <= 1e-9 * max(1.0, sum_bb):  # one batch size only
+        n = len(fastest)
+        sum_b = float(sum(fastest))
+        sum_t = sum(fastest.values())
+        if n == 1:
             return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
-        per_frame = (n * sum_bt - sum_b * sum_t) / spread
+        sum_bb = float(sum(b * b for b in fastest))
+        sum_bt = sum(b * t for b, t in fastest.items())
+        per_frame = (n * sum_bt - sum_b * sum_t) / (n * sum_bb - sum_b * sum_b)
         if per_frame <= 0:  # noise on nearly equal batches: fall back to the mean cost per frame
             return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
         return max(0.0, (sum_t - per_frame * sum_b) / n), per_frame
 
     def estimate(self, batch: int) -> float | None:
-        """Estimated seconds for a request of ``batch`` frames; None before the first answer."""
+        """Estimated service seconds of a request of ``batch`` frames; None before the first answer."""
         fit = self._fit
         return None if fit is None else fit[0] + fit[1] * batch
 
@@ -388,9 +381,10 @@ class ModelBatcher(Generic[T]):
             self._failing = False
         took = max((request.answered or now) - request.sent, 0.0)
         lane.service.observe(size, took)
-        if took <= self.latency_budget_s / 2:
+        expected = lane.service.estimate(size) or took
+        if took <= _QUEUED * expected:
             lane.allowed = min(self.max_in_flight, lane.allowed + 1)
-        else:
+        else:  # it waited about one service at the server: more in flight would only wait there too
             self.stats.late_requests += 1
             lane.allowed = max(1, lane.allowed // 2)
         self.stats.frames_done += size

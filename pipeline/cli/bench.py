@@ -268,3 +268,86 @@ def profile_command(
     for stage in result.stages:
         stages.add_row(stage.stage, str(stage.samples), f"{stage.ms_per_frame:.3f}")
     console.print(stages)
+
+
+@app.command("peers")
+@handle_errors
+def peers_command(
+    design: Annotated[
+        list[str] | None,
+        typer.Option(help="monolith and/or specialists-condition (repeatable; default both)."),
+    ] = None,
+    cameras: Annotated[str, typer.Option(help="Camera counts, e.g. 4,8,12,16,20.")] = "4,8,12,16,20",
+    system: Annotated[
+        list[str] | None, typer.Option(help="camfleet, naive, roboflow (repeatable; default all).")
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=2.0, help="Measured seconds per point.")] = 10.0,
+    warmup: Annotated[float, typer.Option(min=0.0, help="Warm-up seconds per point.")] = 5.0,
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare camfleet with a naive per-camera loop and Roboflow's InferencePipeline on the same cameras.
+
+    Roboflow runs only when its environment exists (`make peers-env`); otherwise it is reported as skipped.
+
+    Examples:
+      camfleet bench peers
+
+      camfleet bench peers --design monolith --cameras 8,16 --system camfleet --system naive --json
+    """
+    from loadtest.peers.bench import SYSTEMS, PeerPoint, bench_peers
+    from loadtest.settings import parse_cameras
+
+    def show(point: PeerPoint) -> None:
+        if not as_json:
+            console.print(
+                f"{point.design} {point.system} x{point.cameras}: {point.aggregate_fps:.1f} fps, "
+                f"slowest camera {point.min_camera_fps:.1f}, p50 {point.latency_p50_ms} ms"
+            )
+
+    report = bench_peers(
+        model_config_from(model_config),
+        designs=design or ("monolith", "specialists-condition"),
+        cameras=parse_cameras(cameras),
+        seconds=seconds,
+        warmup_s=warmup,
+        systems=system or SYSTEMS,
+        on_point=show,
+    )
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+        return
+    table = Table(title="peers: 640x360 cameras at 10 fps, same TorchScript model (this machine, one run)")
+    columns = (
+        "design",
+        "system",
+        "cameras",
+        "fps",
+        "slowest cam",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "CPU ms/frame",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("design", "system") else "right")
+    for p in report.points:
+        cpu = "-" if p.cpu_ms_per_frame is None else f"{p.cpu_ms_per_frame:.2f}"
+        table.add_row(
+            p.design, p.system, str(p.cameras), f"{p.aggregate_fps:.1f}", f"{p.min_camera_fps:.1f}",
+            str(p.latency_p50_ms), str(p.latency_p95_ms), str(p.latency_p99_ms), cpu,
+        )  # fmt: skip
+    console.print(table)
+    summary = Table(title="capacity (most cameras with every camera at >= 9.5 fps) and saturated fps")
+    for column in ("design", "system", "capacity", "saturated fps", "camfleet x capacity", "camfleet x fps"):
+        summary.add_column(column, justify="left" if column in ("design", "system") else "right")
+    ratios = report.ratios()
+    for s in report.summaries():
+        ratio = ratios.get(s.design, {}).get(s.system, {})
+        summary.add_row(
+            s.design, s.system, str(s.capacity), f"{s.saturated_fps:.1f}",
+            str(ratio.get("capacity", "-")), str(ratio.get("saturated_fps", "-")),
+        )  # fmt: skip
+    console.print(summary)
+    for skipped, why in report.skipped.items():
+        console.print(f"[yellow]{skipped} skipped:[/yellow] {why}")
