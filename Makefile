@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install demo test lint typecheck clean peers-env
 
 install: $(STAMP)
 
@@ -29,6 +29,15 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+
+# Roboflow's inference for `camfleet bench peers`, in its own venv: its pins clash with camfleet's.
+peers-env: .venv-peers/.installed
+
+.venv-peers/.installed:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet --upgrade pip
+	PYTHONWARNINGS=ignore .venv-peers/bin/python -m pip install --quiet inference-cpu==1.8.3 torch==2.13.0
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
