@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import CameraConfig, PipelineConfig
 from pipeline.events.sink import RedisEventSink
 from pipeline.ingest.frames import Frame
-from pipeline.ingest.source import PyAVSource, VideoSource
+from pipeline.ingest.source import PyAVSource, VideoSource, pyav_source
 from pipeline.ingest.spec import CameraSpec
 from pipeline.serving.pool import TritonPool
 from pipeline.worker.settings import WorkerSettings
@@ -58,19 +58,24 @@ def clip(tmp_path_factory):
     return path
 
 
-def test_worker_malformed_frames_are_counted_and_skipped_the_rest_inferred(
-    triton_server, pipeline_redis, clip
-):
+def _start_worker(triton_server, pipeline_redis, source_factory=pyav_source) -> CameraWorker:
+    """A started monolith worker on the session's Triton and Redis."""
     config = PipelineConfig.model_validate({"design": "monolith"})
     settings = WorkerSettings.from_config(
         config, input_size=160, triton_urls=[triton_server.grpc_url], redis_url=pipeline_redis.url
     )
-    worker = CameraWorker(
+    return CameraWorker(
         settings,
         triton=TritonPool.connect(settings.triton_urls, health_interval_s=60),
         sink=RedisEventSink.from_url(pipeline_redis.url),
-        source_factory=MalformingSource,
+        source_factory=source_factory,
     ).start()
+
+
+def test_worker_malformed_frames_are_counted_and_skipped_the_rest_inferred(
+    triton_server, pipeline_redis, clip
+):
+    worker = _start_worker(triton_server, pipeline_redis, MalformingSource)
     try:
         worker.add_camera(CameraConfig(id="broken", url=str(clip), fps=10))
         deadline = time.monotonic() + 60
@@ -90,15 +95,8 @@ def test_worker_malformed_frames_are_counted_and_skipped_the_rest_inferred(
 
 
 def test_worker_accounts_cpu_per_thread_role_and_paces_its_model(triton_server, pipeline_redis, clip):
-    config = PipelineConfig.model_validate({"design": "monolith"})
-    settings = WorkerSettings.from_config(
-        config, input_size=160, triton_urls=[triton_server.grpc_url], redis_url=pipeline_redis.url
-    )
-    worker = CameraWorker(
-        settings,
-        triton=TritonPool.connect(settings.triton_urls, health_interval_s=60),
-        sink=RedisEventSink.from_url(pipeline_redis.url),
-    ).start()
+    worker = _start_worker(triton_server, pipeline_redis)
+    settings = worker.settings
     try:
         worker.add_camera(CameraConfig(id="porch", url=str(clip), fps=10))
         deadline = time.monotonic() + 60
