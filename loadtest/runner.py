@@ -88,6 +88,7 @@ def pipeline_config(
     *,
     motion_gate: bool = False,
     cameras_per_worker: int = 8,
+    latency_budget_s: float | None = None,
 ) -> PipelineConfig:
     """The pipeline config of one point: each camera with its fixed condition, static routing."""
     in_flight = SERVER_BATCHING_IN_FLIGHT if settings.batching == "server" else BatchingConfig().max_in_flight
@@ -99,7 +100,11 @@ def pipeline_config(
                 for c in cameras
             ],
             "scheduler": {"policy": {"type": "static"}, "motion": {"enabled": motion_gate}},
-            "batching": {"max_batch": settings.client_max_batch, "max_in_flight": in_flight},
+            "batching": {
+                "max_batch": settings.client_max_batch,
+                "max_in_flight": in_flight,
+                **({"latency_budget_s": latency_budget_s} if latency_budget_s else {}),
+            },
             "triton": {"shared_memory": settings.shared_memory},
             "ray": {"cameras_per_worker": cameras_per_worker},
             "control": {"enabled": False},

@@ -155,6 +155,7 @@ def _camfleet_points(
     counts: Sequence[int],
     seconds: float,
     warmup_s: float,
+    latency_budget_s: float | None,
 ) -> Iterator[PeerPoint]:
     base = _settings(design, counts[0], seconds, warmup_s)
     with services(pipeline_config(base, design, []), repository=repository) as running:
@@ -163,7 +164,7 @@ def _camfleet_points(
             simulator = simulated_cameras(settings, count, seconds=10.0)
             with simulator:
                 run = measure_point(
-                    pipeline_config(settings, design, simulator.cameras),
+                    pipeline_config(settings, design, simulator.cameras, latency_budget_s=latency_budget_s),
                     model_config,
                     running,
                     warmup_s=warmup_s,
@@ -253,6 +254,7 @@ def bench_peers(
     warmup_s: float = 5.0,
     systems: Sequence[str] = SYSTEMS,
     roboflow_python: Path = ROBOFLOW_PYTHON,
+    latency_budget_s: float | None = None,
     on_point: Callable[[PeerPoint], None] | None = None,
 ) -> PeerReport:
     """Measure every system at every camera count for each design (see the module docstring).
@@ -285,7 +287,10 @@ def bench_peers(
             export_repository(model_config, repository, models=models)
             model = repository / PEER_MODELS[design] / "1" / "model.pt"
             if "camfleet" in systems:
-                for point in _camfleet_points(model_config, design, repository, counts, seconds, warmup_s):
+                budget = latency_budget_s
+                for point in _camfleet_points(
+                    model_config, design, repository, counts, seconds, warmup_s, budget
+                ):
                     keep(point)
             for system in (s for s in systems if s != "camfleet"):
                 python = roboflow_python if system == "roboflow" else Path(sys.executable)

@@ -283,6 +283,9 @@ def peers_command(
     ] = None,
     seconds: Annotated[float, typer.Option(min=2.0, help="Measured seconds per point.")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0.0, help="Warm-up seconds per point.")] = 5.0,
+    latency_budget: Annotated[
+        float | None, typer.Option(min=0.01, help="camfleet's batching.latency_budget_s (default 0.2).")
+    ] = None,
     model_config: ModelConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -312,6 +315,7 @@ def peers_command(
         seconds=seconds,
         warmup_s=warmup,
         systems=system or SYSTEMS,
+        latency_budget_s=latency_budget,
         on_point=show,
     )
     if as_json:
