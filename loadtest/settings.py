@@ -151,4 +151,4 @@ def assign_conditions(cameras: int, mix: dict[str, float]) -> list[str]:
         : cameras - sum(counts.values())
     ]:
         counts[c] += 1
-    return [c for c in CONDITIONS for _ in range(counts.get(c, 0))]
+    return [c for c in CONDITIONS for _ in range(counts[c])]

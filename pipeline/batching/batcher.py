@@ -342,14 +342,21 @@ class ModelBatcher(Generic[T]):
         return results
 
     def _drop_stale(self, lane: _ModelLane[T], now: float) -> None:
+        oldest = now - self.max_age_s
+
+        def fresh(entry: tuple[float, RoutedFrame[T]]) -> bool:
+            queued_at, frame = entry
+            return (frame.captured if frame.captured is not None else queued_at) >= oldest
+
+        if all(fresh(entry) for entry in lane.queue):  # the usual case: no new queue to build
+            return
         kept: deque[tuple[float, RoutedFrame[T]]] = deque()
-        for queued_at, frame in lane.queue:
-            born = frame.captured if frame.captured is not None else queued_at
-            if now - born > self.max_age_s:
-                self.stats.dropped_stale += 1
-                self._count_drop(frame.stream)
+        for entry in lane.queue:
+            if fresh(entry):
+                kept.append(entry)
             else:
-                kept.append((queued_at, frame))
+                self.stats.dropped_stale += 1
+                self._count_drop(entry[1].stream)
         lane.queue = kept
 
     def _answered(self, request: _InFlight[T], _future: object) -> None:

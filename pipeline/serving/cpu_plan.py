@@ -137,10 +137,3 @@ def write_tuned_repository(source: Path, target: Path, plan: CpuPlan) -> Path:
         (view / CONFIG_FILE).write_text(tuned)
     logger.info("Triton CPU models: %s", plan.describe())
     return target
-
-
-def expected_instances(plan: CpuPlan, models: list[str]) -> int:
-    """Model instances (stub processes) the plan starts for ``models`` (ensembles have none)."""
-    return sum(
-        0 if model in ENSEMBLES else (1 if model == MERGE_MODEL else plan.instances) for model in models
-    )
