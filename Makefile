@@ -11,10 +11,11 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # PYTHONWARNINGS=ignore: the build backend's notice about editable installs is not for users.
+# -qq: errors only; a machine's pip config can add an index per package that warns on every lookup.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install -qq --upgrade pip
+	PYTHONWARNINGS=ignore $(PY) -m pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 demo: install
@@ -35,8 +36,8 @@ peers-env: .venv-peers/.installed
 
 .venv-peers/.installed:
 	$(PYTHON) -m venv .venv-peers
-	.venv-peers/bin/python -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS=ignore .venv-peers/bin/python -m pip install --quiet inference-cpu==1.8.3 torch==2.13.0
+	.venv-peers/bin/python -m pip install -qq --upgrade pip
+	PYTHONWARNINGS=ignore .venv-peers/bin/python -m pip install -qq inference-cpu==1.8.3 torch==2.13.0
 	touch $@
 
 clean:
