@@ -141,6 +141,7 @@ def build_report(outcome: LoadTestOutcome) -> LoadTestReport:
         machine=machine(),
         settings=outcome.settings.record(),
         input_size=outcome.model_config.input_size,
+        architecture=outcome.model_config.model_dump(mode="json"),
         limits=Limits(
             decode_only_fps=round(outcome.decode.fps, 1) if outcome.decode else 0.0,
             inference_only_fps={s.design: s.inference_fps for s in outcome.sweeps},
@@ -161,6 +162,7 @@ def details(outcome: LoadTestOutcome) -> dict[str, Any]:
                 "inference_batch1_fps": s.inference_batch1_fps,
                 "pipeline_mean_batch_last_point": s.typical_batch,
                 "skipped_camera_counts": s.skipped,
+                "refined_camera_counts": s.refined,
                 **efficiency(outcome, s),
                 "points": [
                     {

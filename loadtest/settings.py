@@ -48,6 +48,9 @@ class LoadTestSettings:
     max_batch: int = 32
     shared_memory: bool = True
     clip_dir: Path | None = None
+    knee_step: int = 2
+    """After the sweep, bisect between the last count that met the target and the first that missed it
+    until they are at most this far apart (0: no refinement)."""
 
     def __post_init__(self) -> None:
         """Check the values that cross-depend."""
@@ -59,6 +62,8 @@ class LoadTestSettings:
             raise ConfigError(f"--fps must be in (0, 60], got {self.fps}")
         if self.duration_s <= 0 or self.warmup_s < 0:
             raise ConfigError("--duration must be > 0 and --warmup >= 0")
+        if self.knee_step < 0 or self.baseline_s < 0:
+            raise ConfigError("--knee-step must be >= 0 (0: no refinement)")
 
     @property
     def client_max_batch(self) -> int:
@@ -86,6 +91,8 @@ class LoadTestSettings:
             "max_batch": self.client_max_batch,
             "shared_memory": self.shared_memory,
             "model_config": str(self.model_config) if self.model_config else "default",
+            "knee_step": self.knee_step,
+            "baseline": self.baseline_s > 0,
         }
 
 
@@ -97,8 +104,9 @@ def quick_preset(settings: LoadTestSettings, *, designs_given: bool, cameras_giv
         cameras=settings.cameras if cameras_given else (1, 2, 4),
         duration_s=min(settings.duration_s, 3.0),
         warmup_s=min(settings.warmup_s, 1.5),
-        baseline_s=2.0,
+        baseline_s=min(settings.baseline_s, 2.0),
         limit_s=1.0,
+        knee_step=0,
         quick=True,
     )
 

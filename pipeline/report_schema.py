@@ -5,7 +5,7 @@ Version 1. Every figure of one report comes from one run on one machine.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +88,11 @@ class LoadTestReport(_Model):
         description="The command's options (designs, cameras, mix, fps, resolution, duration, batching)."
     )
     input_size: int = Field(gt=0)
+    architecture: dict[str, Any] | None = Field(
+        None,
+        description="The model config (every family's sizes) the load test exported; the planner's "
+        "validator predicts from it. Absent in reports written before it was recorded.",
+    )
     limits: Limits
     designs: list[DesignResult]
     conclusion: str = Field("", description="Plain-language summary: which design wins for this mix and why.")

@@ -35,12 +35,24 @@ def loadtest_command(
     warmup: Annotated[float, typer.Option(min=0.0, help="Warm-up seconds per point.")] = 3.0,
     rtsp: Annotated[bool, typer.Option("--rtsp", help="Serve cameras through rtsp-server-perl.")] = False,
     model_config: ModelConfigOption = None,
+    knee_step: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Bisect near the knee until the bracket is at most this many cameras (0: off)."
+        ),
+    ] = 2,
+    baseline: Annotated[
+        bool, typer.Option("--baseline/--no-baseline", help="Also run the naive loop at every point.")
+    ] = True,
     quick: Annotated[
         bool,
         typer.Option("--quick", help="Under 3 min: 2 designs, cameras 1,2,4, short points, cheap limits."),
     ] = False,
 ) -> None:
     """Grow the number of simulated cameras per design; report throughput, latency, drops, CPU and the knee.
+
+    After the sweep, camera counts between the last point that met the target and the first that missed
+    it are bisected (``--knee-step``), so the knee is measured rather than bracketed by the sweep.
 
     Also measures, in the same run, the decode-only and inference-only limits and a naive baseline (one
     thread per camera, one frame per request).
@@ -51,6 +63,8 @@ def loadtest_command(
       camfleet loadtest --designs monolith,shared-condition --cameras 1,2,4,8 --out out
 
       camfleet loadtest --batching server --mix day=1 --fps 5 --out out-server
+
+      camfleet loadtest --model-config wide.yaml --cameras 2,4,8,16,32 --no-baseline --out out-wide
     """
     from loadtest.render import write_outputs
     from loadtest.runner import run_loadtest
@@ -79,6 +93,8 @@ def loadtest_command(
         warmup_s=warmup,
         rtsp=rtsp,
         model_config=model_config,
+        knee_step=knee_step,
+        baseline_s=defaults.baseline_s if baseline else 0.0,
     )
     if quick:
         settings = quick_preset(settings, designs_given=chosen is not None, cameras_given=cameras is not None)
