@@ -177,11 +177,16 @@ def eval_command(
         "reports/accuracy"
     ),
     cache_dir: CacheOption = None,
+    bootstrap: Annotated[
+        int, typer.Option(min=0, help="Bootstrap resamples of the frames for 95% intervals (0: none).")
+    ] = 200,
     as_json: JsonOption = False,
 ) -> None:
     """Measure mAP@0.5 (faster-coco-eval) overall, per condition and per class group on the val split.
 
     Condition designs route each frame to its condition's model; group designs merge the group outputs.
+    Every figure gets a bootstrap 95% interval over the frames (resampled within each condition), and
+    every pair of designs a paired interval of their difference: significant when it excludes zero.
 
     Examples:
       camfleet eval --all --weights runs/train
@@ -190,25 +195,32 @@ def eval_command(
 
       camfleet eval --all --data ~/data/my_yolo --input-size 320 --out reports/mine
     """
+    from pipeline.models.classes import CONDITIONS
     from pipeline.train.data import load_split
-    from pipeline.train.evaluate import evaluate_design
+    from pipeline.train.evaluate import accuracy_of, bootstrap_orders, compare_designs, design_detections
     from pipeline.train.plan import designs_for
     from pipeline.train.report import accuracy_markdown, write_accuracy_report
+    from pipeline.train.samples import resize_sample
 
     names = designs_for("all" if all_designs else design)  # fails fast on an unknown design
     config = model_config_from(model_config, input_size)
     root = _data_root(data, cache_dir, images, config.input_size, camera_size)
-    samples = load_split(root, "val", size=config.input_size)
-    results = [evaluate_design(config, name, samples, weights) for name in names]
+    samples = [resize_sample(s, config.input_size) for s in load_split(root, "val", size=config.input_size)]
+    orders = bootstrap_orders(samples, bootstrap)
+    detections = {name: design_detections(config, name, samples, weights) for name in names}
+    results = [accuracy_of(name, samples, rows, orders=orders) for name, rows in detections.items()]
+    differences = compare_designs(samples, detections, orders) if bootstrap else []
     meta = {
         "data": str(root),
         "weights": str(weights),
         "input_size": config.input_size,
         "frames": len(samples),
+        "frames_per_condition": {c: sum(s.condition == c for s in samples) for c in CONDITIONS},
+        "bootstrap_resamples": bootstrap,
     }
-    json_path, md_path = write_accuracy_report(results, out, meta=meta)
+    json_path, md_path = write_accuracy_report(results, out, meta=meta, differences=differences)
     if as_json:
-        print(json.dumps({"meta": meta, "designs": [r.to_dict() for r in results]}, indent=2))
+        print(json.dumps(json.loads(json_path.read_text()), indent=2))
         return
-    console.print(accuracy_markdown(results))
+    console.print(accuracy_markdown(results, differences=differences))
     console.print(f"wrote {json_path} and {md_path}")

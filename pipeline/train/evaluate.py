@@ -2,12 +2,18 @@
 
 Ground truth and detections are converted to COCO dictionaries in memory; every figure comes from
 ``COCOeval_faster`` restricted to a subset of images (a condition) or categories (a class group).
+
+Intervals are a percentile bootstrap over evaluation frames: the frames are resampled with replacement
+(within each condition, so every resample keeps the mix), mAP is recomputed on each resample, and the 2.5th
+and 97.5th percentiles bound the 95% interval. Designs are compared on the *same* resamples, so the interval
+of a difference accounts for frames that are hard for every design; a difference whose interval excludes
+zero is called significant.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +34,22 @@ DetectionArray = npt.NDArray[np.float32]
 logger = logging.getLogger(__name__)
 
 
+Interval = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class DesignAccuracy:
-    """mAP@0.5 of one design; ``None`` where the subset has no ground-truth box."""
+    """mAP@0.5 of one design; ``None`` where the subset has no ground-truth box.
+
+    ``intervals`` holds the bootstrap 95% interval of each figure, keyed ``all``, a condition or a group.
+    """
 
     design: str
     images: int
     map50: float | None
     per_condition: dict[str, float | None] = field(default_factory=dict)
     per_group: dict[str, float | None] = field(default_factory=dict)
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -47,11 +60,16 @@ def _quiet(*_args: object, **_kwargs: object) -> None:
     """Swallow faster-coco-eval's progress prints."""
 
 
-def _to_coco(samples: Sequence[Sample], detections: Sequence[DetectionArray]) -> tuple[COCO, COCO]:
+def _to_coco(
+    samples: Sequence[Sample], detections: Sequence[DetectionArray], order: Sequence[int] | None = None
+) -> tuple[COCO, COCO]:
+    """COCO ground truth and results of ``samples`` (in ``order``: a resample may repeat a frame)."""
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
-    for image_id, (sample, rows) in enumerate(zip(samples, detections, strict=True), start=1):
+    chosen = range(len(samples)) if order is None else order
+    for image_id, index in enumerate(chosen, start=1):
+        sample, rows = samples[index], detections[index]
         height, width = sample.image.shape[:2]
         images.append({"id": image_id, "width": width, "height": height})
         for (x1, y1, x2, y2), class_id in zip(sample.boxes.tolist(), sample.classes.tolist(), strict=True):
@@ -99,17 +117,109 @@ def _map50(
     return None if value < 0 else value
 
 
+def _figures(
+    samples: Sequence[Sample], detections: Sequence[DetectionArray], order: Sequence[int] | None = None
+) -> dict[str, float | None]:
+    """mAP@0.5 overall (``all``), per condition and per group, of the frames in ``order``."""
+    gt, dt = _to_coco(samples, detections, order)
+    chosen = list(range(len(samples))) if order is None else list(order)
+    figures: dict[str, float | None] = {"all": _map50(gt, dt)}
+    for condition in CONDITIONS:
+        ids = [i for i, index in enumerate(chosen, start=1) if samples[index].condition == condition]
+        figures[condition] = _map50(gt, dt, image_ids=ids)
+    for group in GROUPS:
+        figures[group] = _map50(gt, dt, cat_ids=[i + 1 for i in class_ids(group)])
+    return figures
+
+
+def bootstrap_orders(samples: Sequence[Sample], resamples: int, seed: int = 0) -> list[list[int]]:
+    """``resamples`` resampled frame orders, each drawn with replacement within every condition."""
+    rng = np.random.default_rng(seed)
+    strata: dict[str | None, list[int]] = {}
+    for index, sample in enumerate(samples):
+        strata.setdefault(sample.condition, []).append(index)
+    orders = []
+    for _ in range(resamples):
+        order: list[int] = []
+        for members in strata.values():
+            order.extend(int(i) for i in rng.choice(members, size=len(members), replace=True))
+        orders.append(order)
+    return orders
+
+
+def _interval(values: Sequence[float]) -> Interval:
+    low, high = np.percentile(np.asarray(values, dtype=float), [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
+
+
 def accuracy_of(
-    design: str, samples: Sequence[Sample], detections: Sequence[DetectionArray]
+    design: str,
+    samples: Sequence[Sample],
+    detections: Sequence[DetectionArray],
+    *,
+    orders: Sequence[Sequence[int]] = (),
 ) -> DesignAccuracy:
-    """mAP@0.5 of ``detections`` (per frame, ``[K, 6]`` rows in the frame's pixels) against ``samples``."""
-    gt, dt = _to_coco(samples, detections)
-    per_condition = {
-        c: _map50(gt, dt, image_ids=[i for i, s in enumerate(samples, start=1) if s.condition == c])
-        for c in CONDITIONS
-    }
-    per_group = {g: _map50(gt, dt, cat_ids=[i + 1 for i in class_ids(g)]) for g in GROUPS}
-    return DesignAccuracy(design, len(samples), _map50(gt, dt), per_condition, per_group)
+    """mAP@0.5 of ``detections`` (per frame, ``[K, 6]`` rows in the frame's pixels) against ``samples``.
+
+    With bootstrap ``orders`` (:func:`bootstrap_orders`), every figure also gets its 95% interval.
+    """
+    point = _figures(samples, detections)
+    draws: dict[str, list[float]] = {}
+    for order in orders:
+        for key, value in _figures(samples, detections, order).items():
+            if value is not None:
+                draws.setdefault(key, []).append(value)
+    return DesignAccuracy(
+        design,
+        len(samples),
+        point["all"],
+        {c: point[c] for c in CONDITIONS},
+        {g: point[g] for g in GROUPS},
+        {key: _interval(values) for key, values in draws.items() if len(values) >= 2},
+    )
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Overall mAP@0.5 of design ``a`` minus design ``b``, with its paired bootstrap 95% interval."""
+
+    a: str
+    b: str
+    delta: float
+    interval: Interval
+
+    @property
+    def significant(self) -> bool:
+        """True when the interval excludes zero."""
+        return self.interval[0] > 0 or self.interval[1] < 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {**asdict(self), "significant": self.significant}
+
+
+def compare_designs(
+    samples: Sequence[Sample],
+    detections: Mapping[str, Sequence[DetectionArray]],
+    orders: Sequence[Sequence[int]],
+) -> list[Difference]:
+    """Every pair of designs' overall mAP difference on the same bootstrap resamples."""
+    point = {name: _figures(samples, rows)["all"] for name, rows in detections.items()}
+    draws: dict[str, list[float]] = {name: [] for name in detections}
+    for order in orders:
+        for name, rows in detections.items():
+            gt, dt = _to_coco(samples, rows, order)
+            draws[name].append(_map50(gt, dt) or 0.0)
+    names = list(detections)
+    differences = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            deltas = [x - y for x, y in zip(draws[a], draws[b], strict=True)]
+            delta = (point[a] or 0.0) - (point[b] or 0.0)
+            differences.append(
+                Difference(a, b, round(delta, 4), _interval(deltas) if deltas else (delta, delta))
+            )
+    return differences
 
 
 def predict_samples(
@@ -129,8 +239,26 @@ def predict_samples(
     return detections
 
 
-def evaluate_design(
+def design_detections(
     config: ModelConfig, design: str, samples: Sequence[Sample], weights_dir: Path, *, batch_size: int = 32
+) -> list[DetectionArray]:
+    """Load a design's weights from ``weights_dir`` and predict ``samples`` (already at the input size).
+
+    Raises:
+        ModelError: if a weights file is missing or does not fit ``config``.
+    """
+    predictor = DesignPredictor.load(config, design, weights_dir)
+    return predict_samples(predictor, samples, batch_size=batch_size)
+
+
+def evaluate_design(
+    config: ModelConfig,
+    design: str,
+    samples: Sequence[Sample],
+    weights_dir: Path,
+    *,
+    batch_size: int = 32,
+    orders: Sequence[Sequence[int]] = (),
 ) -> DesignAccuracy:
     """Load a design's weights from ``weights_dir`` and measure its mAP@0.5 on ``samples``.
 
@@ -139,8 +267,8 @@ def evaluate_design(
     Raises:
         ModelError: if a weights file is missing or does not fit ``config``.
     """
-    predictor = DesignPredictor.load(config, design, weights_dir)
     resized = [resize_sample(s, config.input_size) for s in samples]
-    result = accuracy_of(design, resized, predict_samples(predictor, resized, batch_size=batch_size))
+    detections = design_detections(config, design, resized, weights_dir, batch_size=batch_size)
+    result = accuracy_of(design, resized, detections, orders=orders)
     logger.info("%s: mAP@0.5 %s on %d frames", design, result.map50, len(samples))
     return result

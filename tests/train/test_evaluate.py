@@ -70,3 +70,59 @@ def test_write_accuracy_report_writes_json_and_markdown(tmp_path) -> None:
     json_path, md_path = write_accuracy_report([result], tmp_path)
     assert '"per_condition"' in json_path.read_text()
     assert "| monolith | 3 |" in md_path.read_text()
+
+
+def _perfect(samples):
+    return [
+        np.concatenate([s.boxes, np.ones((len(s.boxes), 1)), s.classes[:, None]], axis=1).astype(np.float32)
+        for s in samples
+    ]
+
+
+def test_bootstrap_orders_resample_within_each_condition() -> None:
+    from pipeline.train.evaluate import bootstrap_orders
+
+    samples = rectangle_samples(12, size=64)
+    orders = bootstrap_orders(samples, 5, seed=3)
+    assert len(orders) == 5
+    for order in orders:
+        assert len(order) == len(samples)
+        for condition in CONDITIONS:
+            expected = sum(s.condition == condition for s in samples)
+            assert sum(samples[i].condition == condition for i in order) == expected
+    assert bootstrap_orders(samples, 5, seed=3) == orders
+
+
+def test_intervals_contain_the_estimate_and_perfect_beats_empty_significantly() -> None:
+    from pipeline.train.evaluate import bootstrap_orders, compare_designs
+
+    samples = rectangle_samples(12, size=64)
+    perfect, empty = _perfect(samples), [np.zeros((0, 6), np.float32)] * len(samples)
+    half = [rows if i % 2 else np.zeros((0, 6), np.float32) for i, rows in enumerate(perfect)]
+    orders = bootstrap_orders(samples, 30)
+    result = accuracy_of("half", samples, half, orders=orders)
+    low, high = result.intervals["all"]
+    assert low <= result.map50 <= high and low < high
+    differences = compare_designs(samples, {"perfect": perfect, "empty": empty}, orders)
+    (difference,) = differences
+    assert difference.delta == pytest.approx(1.0) and difference.significant
+    same = compare_designs(samples, {"a": perfect, "b": perfect}, orders)[0]
+    assert same.delta == 0.0 and not same.significant
+
+
+def test_accuracy_markdown_shows_intervals_and_verdicts(tmp_path) -> None:
+    from pipeline.train.evaluate import bootstrap_orders, compare_designs
+
+    samples = rectangle_samples(6, size=64)
+    orders = bootstrap_orders(samples, 10)
+    detections = {"monolith": _perfect(samples), "shared-groups": [np.zeros((0, 6), np.float32)] * 6}
+    results = [accuracy_of(n, samples, d, orders=orders) for n, d in detections.items()]
+    _, md_path = write_accuracy_report(
+        results, tmp_path, differences=compare_designs(samples, detections, orders)
+    )
+    text = md_path.read_text()
+    assert (
+        "1.000 [1.000, 1.000]" in text
+        and "monolith - shared-groups: +1.000" in text
+        and "significant" in text
+    )
