@@ -26,11 +26,11 @@ def predicted_fps(report: LoadTestReport) -> dict[str, dict[int, float]]:
         from pipeline.planner.cost import design_cost
         from pipeline.planner.hardware import load_hardware
         from pipeline.planner.plan import operating_point
-        from pipeline.planner.validate import settings_from_report
+        from pipeline.planner.validate import report_config, settings_from_report
     except ImportError as exc:  # the planner is optional for the load tester
         logger.info("no predictions: planner unavailable (%s)", exc)
         return {}
-    config = load_model_config().with_input_size(report.input_size)
+    config = report_config(report, load_model_config())
     hardware = load_hardware(None)
     settings = settings_from_report(report)
     predicted: dict[str, dict[int, float]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,14 +17,15 @@ logger = logging.getLogger(__name__)
 
 app = typer.Typer(
     help=(
-        "Predict throughput and max cameras per design from layer costs and a hardware profile "
-        "(no trained weights, no running server).\n\n"
+        "Predict throughput, max cameras and the binding limit per design from a model config's layers and "
+        "a hardware profile (no weights, no running server, under 10 s).\n\n"
         "Examples:\n\n"
         "  camfleet plan --cameras 8 --fps 10\n\n"
         "  camfleet plan --cameras 16 --fps 5 --mix day=0.5,dusk=0.3,night=0.2 --resolution 1280x720\n\n"
+        "  camfleet plan --model-config wide.yaml --explain\n\n"
         "  camfleet plan --branch-point 0 --designs shared-condition --designs monolith --json\n\n"
-        "  camfleet plan --validate loadtest-out/report.json\n\n"
-        "  camfleet plan calibrate --out my-machine.json && camfleet plan --hardware my-machine.json"
+        "  camfleet plan calibrate --out my-machine.json && camfleet plan --hardware my-machine.json\n\n"
+        "  camfleet plan validate --hardware my-machine.json out-default/report.json out-wide/report.json"
     ),
     invoke_without_command=True,
 )
@@ -76,12 +77,19 @@ def plan_command(
     latency_target: Annotated[
         float | None, typer.Option("--latency-target", help="Max batching + inference latency, ms.")
     ] = None,
-    as_json: JsonOption = False,
-    validate: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Compare with a load-test report.json.")
+    latency_budget: Annotated[
+        float, typer.Option(min=0.01, help="The pipeline's batching.latency_budget_s, seconds.")
+    ] = 0.2,
+    detections: Annotated[
+        float | None,
+        typer.Option(min=0, help="Detections kept per frame (default: every row, as untrained weights)."),
     ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also print each design's CPU per frame, stage by stage.")
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Rank the designs for CAMERAS cameras at FPS frames/s (or check a load-test report)."""
+    """Rank the designs for CAMERAS cameras at FPS frames/s."""
     if ctx.invoked_subcommand is not None:
         return
     from pipeline.planner.hardware import load_hardware
@@ -96,9 +104,6 @@ def plan_command(
         if branch_point > config.shared.backbone.num_stages:
             raise ConfigError(f"--branch-point must be 0..{config.shared.backbone.num_stages}")
     profile = load_hardware(hardware)
-    if validate is not None:
-        _print_validation(validate, config, profile, as_json)
-        return
     from pipeline.planner.plan import PlanSettings, plan
 
     settings = PlanSettings(
@@ -107,6 +112,8 @@ def plan_command(
         mix=_parse_mix(mix),
         specialists=specialists,
         latency_target_ms=latency_target,
+        latency_budget_s=latency_budget,
+        detections_per_frame=detections,
     )
     plans = plan(config, profile, cameras=cameras, settings=settings, designs=designs)
     if as_json:
@@ -125,7 +132,8 @@ def plan_command(
         )
         return
     table = Table(
-        caption="fps: predicted capacity; MB: weights loaded; ms/frame: inference time per frame",
+        caption="fps: most frames/s; MB: Triton memory (every instance, a full batch); "
+        "ms/frame: inference core-ms per frame at the requested cameras",
         title=f"plan: {cameras} cameras x {fps:g} fps at {resolution}, input {config.input_size}px "
         f"({profile.device})",
     )
@@ -160,36 +168,99 @@ def plan_command(
     for p in plans:
         console.print(f"  {p.recommendation}")
     console.print(f"[bold]best:[/] {plans[0].design}")
+    if explain:
+        _print_explanation(plans)
 
 
-def _print_validation(path: Path, config: object, profile: object, as_json: bool) -> None:
-    from pipeline.models.model_config import ModelConfig
-    from pipeline.planner.hardware import HardwareProfile
-    from pipeline.planner.validate import load_report, validate_report
+def _print_explanation(plans: list[Any]) -> None:
+    """Core-ms per frame of every stage, at the requested cameras and just past each design's knee."""
+    from pipeline.planner.plan import STAGES, DesignPlan
 
-    assert isinstance(config, ModelConfig) and isinstance(profile, HardwareProfile)
-    result = validate_report(load_report(path), config, profile)
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return
-    table = Table(title=f"predicted vs measured: {path}")
-    for column in ("design", "knee meas", "knee pred", "knee err", "fps meas", "fps pred", "fps err"):
-        table.add_column(column, justify="left" if column == "design" else "right")
-    for d in result.designs:
-        knee_error = "-" if d.knee_error is None else f"{d.knee_error:+.0%}"
-        table.add_row(
-            d.design,
-            str(d.measured_knee),
-            str(d.predicted_knee),
-            knee_error,
-            f"{d.measured_fps:.0f}",
-            f"{d.predicted_fps:.0f}",
-            f"{d.fps_error:+.0%}",
-        )
+    table = Table(
+        title="where a frame's CPU goes (core-ms per inferred frame)",
+        caption="at N: the requested cameras; knee: the most cameras that fit. slow: inference runs this "
+        "much slower than alone, as the other stages take cores; decode is paid for every camera frame",
+    )
+    for column in ("design", "at", "fps", *STAGES, "total", "slow", "binds"):
+        table.add_column(column, justify="left" if column in ("design", "at", "binds") else "right")
+    for p in plans:
+        assert isinstance(p, DesignPlan)
+        points = [("N", p.at_request)]
+        if p.at_max is not None:
+            points.append(("knee", p.at_max))
+        for label, point in points:
+            costs = point.stage_ms.as_dict()
+            table.add_row(
+                p.design,
+                f"{label} ({point.cameras})",
+                f"{point.achieved_fps:.0f}",
+                *(f"{costs[stage]:.2f}" for stage in STAGES),
+                f"{point.stage_ms.total:.2f}",
+                f"{point.slowdown:.2f}",
+                point.binding,
+            )
     console.print(table)
-    verdict = "matches" if result.ranking_matches else "differs"
+    for p in plans:
+        steps = ", ".join(f"{_short(m)} {ms:.2f}" for m, ms in p.at_request.inference_ms.items())
+        console.print(f"  {p.design}: inference by model step (core-ms/frame): {steps}")
+
+
+@app.command("validate")
+@handle_errors
+def validate_command(
+    reports: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Load-test report.json files.")
+    ],
+    hardware: Annotated[
+        str,
+        typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON of the load tests' machine."),
+    ] = "auto",
+    model_config: ModelConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predict each load test from its recorded model config and print the errors.
+
+    Per design and report: knee and saturated fps, measured against predicted; per report: whether the
+    designs rank the same. --model-config is used only for reports that did not record their config.
+
+    Examples:
+      camfleet plan validate out-default/report.json out-wide/report.json --hardware my-machine.json
+    """
+    from pipeline.planner.hardware import load_hardware
+    from pipeline.planner.validate import validate_reports
+
+    summary = validate_reports(reports, model_config_from(model_config), load_hardware(hardware))
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    table = Table(title="planner against load tests", caption="knee step: the sweep's resolution at the knee")
+    for column in ("config", "design", "knee meas", "knee pred", "step", "fps meas", "fps pred", "fps err"):
+        table.add_column(column, justify="left" if column in ("config", "design") else "right")
+    for report in summary.reports:
+        for d in report.designs:
+            fps_error = f"{d.fps_error:+.1%}" + ("" if d.fps_ok else " !")
+            knee = "-" if d.measured_knee is None else str(d.measured_knee)
+            table.add_row(
+                report.config,
+                d.design,
+                knee,
+                str(d.predicted_knee) + ("" if d.knee_ok else " !"),
+                str(d.knee_step),
+                f"{d.measured_fps:.1f}",
+                f"{d.predicted_fps:.1f}",
+                fps_error,
+            )
+    console.print(table)
+    for report in summary.reports:
+        verdict = "right" if report.ranking_matches else "WRONG"
+        console.print(
+            f"{report.config}: ranking {verdict}; measured {' > '.join(report.measured_ranking)}; "
+            f"predicted {' > '.join(report.predicted_ranking)}"
+        )
     console.print(
-        f"ranking {verdict}: measured {result.measured_ranking}, predicted {result.predicted_ranking}"
+        f"saturated fps within 10%: {summary.fps_within:.0%} of {len(summary.checks)} points "
+        f"(mean |error| {summary.mean_abs_fps_error:.1%}); knee within one step: {summary.knees_within:.0%}; "
+        f"rankings right: {summary.rankings_right} of {len(summary.reports)}"
     )
 
 
@@ -199,27 +270,31 @@ def calibrate_command(
     out: Annotated[Path, typer.Option(help="Where to write the hardware profile JSON.")] = Path(
         "hardware-profile.json"
     ),
-    quick: Annotated[bool, typer.Option(help="Fewer sizes and repetitions (under 30 s).")] = False,
+    quick: Annotated[bool, typer.Option(help="Fewer probes and a shorter pipeline window.")] = False,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="Torch threads (default: a Triton instance's).")
+        int | None, typer.Option(min=1, help="Torch threads of the probes (default: a Triton instance's).")
     ] = None,
-    skip_triton: Annotated[
-        bool, typer.Option(help="Do not start Triton; keep default request costs.")
+    skip_pipeline: Annotated[
+        bool, typer.Option(help="Do not run the fleet on null models; keep default pipeline costs.")
     ] = False,
-    skip_ray: Annotated[bool, typer.Option(help="Do not start Ray; keep default call costs.")] = False,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
-    model_config: ModelConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure this machine (compute, memory, decode, Triton, Ray) and write a hardware profile."""
+    """Measure this machine with probes that run no model config (under 2 minutes) and write a profile.
+
+    Sampled operators, the machine's cores, decode, tracking, and the real pipeline serving null models.
+
+    Examples:
+      camfleet plan calibrate --out my-machine.json
+
+      camfleet plan calibrate --quick --skip-pipeline --out rough.json
+    """
     from pipeline.planner.calibrate import calibrate
 
     profile = calibrate(
-        model_config_from(model_config),
         quick=quick,
         threads=threads,
-        skip_triton=skip_triton,
-        skip_ray=skip_ray,
+        skip_pipeline=skip_pipeline,
         device_name=device,
         show_progress=not as_json,
     )
@@ -227,8 +302,12 @@ def calibrate_command(
     if as_json:
         print(json.dumps(profile.model_dump(), indent=2))
         return
+    ops = profile.operators
     console.print(
-        f"wrote {out}: {profile.device}, P={profile.peak_flops / 1e9:.1f} GFLOP/s, "
-        f"B={profile.bandwidth / 1e9:.1f} GB/s, eta_c={profile.eta_c:.2f}, eta_m={profile.eta_m:.2f}, "
-        f"kappa={profile.kappa_s * 1e6:.1f} us, l0={profile.l0_s * 1e3:.2f} ms"
+        f"wrote {out} in {profile.calibration_s:.0f} s: {profile.device}, {profile.usable_cores:.2f} usable "
+        f"cores; conv {1e12 * ops.conv.per_flop_s:.1f} ps/FLOP "
+        f"(fit error {ops.conv.rms_relative_error:.0%}), "
+        f"probe networks within {ops.holdout_rms_error or 0:.0%}; decode 640x360 "
+        f"{1e3 * profile.decode_s(640, 360):.2f} ms; worker {1e3 * profile.worker_frame_cpu_s:.2f} ms/frame; "
+        f"Triton {1e3 * profile.triton_request_cpu_s:.2f} ms/request"
     )

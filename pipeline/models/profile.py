@@ -149,8 +149,11 @@ def profile_module(name: str, module: nn.Module, inputs: torch.Tensor, *, input_
     )
 
 
-def profile_family(name: str, config: ModelConfig, *, batch: int = 1) -> ModelProfile:
+def profile_family(name: str, config: ModelConfig, *, batch: int = 1, device: str = "cpu") -> ModelProfile:
     """Build family ``name`` from ``config`` and profile it at ``batch`` frames.
+
+    ``device="meta"`` counts the same FLOPs, bytes and operators from shapes alone, without computing
+    anything (what the planner uses, so a plan takes milliseconds per model).
 
     Raises:
         ValueError: if ``batch`` is not positive.
@@ -158,5 +161,6 @@ def profile_family(name: str, config: ModelConfig, *, batch: int = 1) -> ModelPr
     """
     if batch <= 0:
         raise ValueError(f"batch must be positive, got {batch}")
-    module = build_model(name, config)
-    return profile_module(name, module, example_input(name, config, batch), input_size=config.input_size)
+    module = build_model(name, config).to(device)
+    inputs = example_input(name, config, batch).to(device)
+    return profile_module(name, module, inputs, input_size=config.input_size)

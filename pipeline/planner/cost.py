@@ -1,12 +1,13 @@
-"""The planner's cost model: per-layer roofline, model latency, and per-frame cost of each design.
+"""The planner's model costs: each model's layers, their predicted time, and the routes of each design.
 
-Per layer ``l`` at batch ``b`` (DESIGN.md, "The planner's cost model")::
+Per layer ``l`` of operator kind ``k`` at batch ``b`` (:mod:`pipeline.planner.operators`)::
 
-    t_l(b) = max(b * F_l / (eta_c * P), (W_l + b * A_l) / (eta_m * B)) + n_l * kappa
+    t_l(b) = kernel_k * n_l + flop_k * b * F_l + byte_k * b * A_l + weight_k * W_l
 
-with FLOPs ``F_l``, weight bytes ``W_l``, activation bytes moved per frame ``A_l`` (input read + output
-written) and kernels ``n_l`` from :func:`pipeline.models.profile.profile_family` at batch 1. A model call
-costs ``l_m(b) = l0 + sum_l t_l(b)`` and a frame ``c_m(b) = l_m(b) / b``.
+with FLOPs ``F_l``, activation bytes moved per frame ``A_l`` (input read + output written), weight bytes
+``W_l`` and kernels ``n_l`` from :func:`pipeline.models.profile.profile_family` at batch 1; the cost lines
+come from sampled operators, never from the model being predicted. A model call costs
+``l_m(b) = call + sum_l t_l(b)``.
 
 A design is a set of *routes*: the Triton model the client calls for a share of the frames, and the model
 steps it runs (trunk, heads or specialists, merge). Condition routes split the frames by the mix ``p_k``,
@@ -27,7 +28,7 @@ from pipeline.errors import ConfigError
 from pipeline.models.classes import CONDITIONS, GROUPS
 from pipeline.models.designs import DESIGNS, MERGE_MODEL
 from pipeline.models.model_config import ModelConfig
-from pipeline.planner.hardware import MB, HardwareProfile
+from pipeline.planner.hardware import HardwareProfile
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class ModelCost:
     weights: FloatArray
     activations: FloatArray
     kernels: FloatArray
+    kinds: tuple[str, ...]
     input_bytes: int
     output_bytes: int
     reads_features: bool
@@ -53,20 +55,34 @@ class ModelCost:
         """Bytes of weights (and buffers) this model keeps in memory."""
         return int(self.weights.sum())
 
-    def layer_times(self, hardware: HardwareProfile, batch: float) -> FloatArray:
-        """``t_l(batch)`` of every layer, in seconds."""
-        compute = batch * self.flops / (hardware.eta_c * hardware.peak_flops)
-        memory = (self.weights + batch * self.activations) / (hardware.eta_m * hardware.bandwidth)
-        times: FloatArray = np.maximum(compute, memory) + self.kernels * hardware.kappa_s
-        return times
+    @property
+    def flops_per_frame(self) -> float:
+        """FLOPs of one frame."""
+        return float(self.flops.sum())
+
+    def latency_line(self, hardware: HardwareProfile) -> tuple[float, float]:
+        """``(fixed, per_frame)`` seconds: ``l_m(b) = fixed + per_frame * b`` (every cost line is linear)."""
+        fits = [hardware.operators.kind(kind) for kind in self.kinds]
+        per_kernel = np.array([f.per_kernel_s for f in fits])
+        per_weight = np.array([f.per_weight_byte_s for f in fits])
+        per_flop = np.array([f.per_flop_s for f in fits])
+        per_byte = np.array([f.per_byte_s for f in fits])
+        fixed = hardware.operators.call_s + float(per_kernel @ self.kernels + per_weight @ self.weights)
+        per_frame = float(per_flop @ self.flops + per_byte @ self.activations)
+        return fixed, per_frame
 
     def latency_s(self, hardware: HardwareProfile, batch: float) -> float:
-        """``l_m(batch)``: seconds of one call on ``batch`` frames."""
-        return hardware.l0_s + float(self.layer_times(hardware, batch).sum())
+        """``l_m(batch)``: seconds of one call on ``batch`` frames, at the profile's torch threads."""
+        fixed, per_frame = self.latency_line(hardware)
+        return fixed + per_frame * batch
 
     def frame_cost_s(self, hardware: HardwareProfile, batch: float) -> float:
-        """``c_m(batch) = l_m(batch) / batch``: seconds per frame."""
+        """``l_m(batch) / batch``: seconds per frame."""
         return self.latency_s(hardware, batch) / batch
+
+    def peak_activation_bytes(self) -> int:
+        """Largest activation one frame produces (what a batch multiplies in memory)."""
+        return int(self.activations.max()) if len(self.activations) else 0
 
 
 def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
@@ -78,6 +94,7 @@ def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
         weights=np.zeros(1),
         activations=np.array([rows * (parts + 1)]),
         kernels=np.array([float(parts + 2)]),
+        kinds=("elementwise",),
         input_bytes=int(rows * parts),
         output_bytes=int(rows),
         reads_features=False,
@@ -88,9 +105,10 @@ def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
 def _profiled(family: str, config_json: str) -> ModelCost:
     from pipeline.models.profile import profile_family
     from pipeline.models.registry import ModelInput, get_family
+    from pipeline.planner.operators import layer_kind
 
     config = ModelConfig.model_validate_json(config_json)
-    profile = profile_family(family, config, batch=1)
+    profile = profile_family(family, config, batch=1, device="meta")
     layers = profile.layers
     return ModelCost(
         name=family,
@@ -98,6 +116,7 @@ def _profiled(family: str, config_json: str) -> ModelCost:
         weights=np.array([float(layer.weight_bytes) for layer in layers]),
         activations=np.array([float(layer.input_bytes + layer.activation_bytes) for layer in layers]),
         kernels=np.array([float(layer.kernels) for layer in layers]),
+        kinds=tuple(layer_kind(layer.kind) for layer in layers),
         input_bytes=profile.input_bytes,
         output_bytes=profile.output_bytes,
         reads_features=get_family(family).input is ModelInput.FEATURES,
@@ -138,36 +157,6 @@ class DesignCost:
     def weight_bytes(self) -> int:
         """Weights of every model the design loads."""
         return sum(model.weight_bytes for model in self.models.values())
-
-    def step_frame_cost_s(self, hardware: HardwareProfile, model: str, batch: float) -> float:
-        """Device seconds per frame of one step at ``batch``: layers, python-backend execution, hand-off.
-
-        A head reads the trunk's FEATURES through Triton's ensemble: the python backend copies them out of
-        the trunk's stub and into the head's, so two memory copies of the feature bytes are counted.
-        """
-        cost = self.models[model]
-        seconds = cost.frame_cost_s(hardware, batch) + hardware.triton_exec_s / batch
-        if cost.reads_features:
-            seconds += 2 * cost.input_bytes / (hardware.eta_m * hardware.bandwidth)
-        return seconds
-
-    def frame_cost_s(self, hardware: HardwareProfile, batches: Mapping[str, float]) -> float:
-        """Device seconds per frame of the whole design with each model at ``batches[model]``.
-
-        ``sum_m s_m * c_m(b_m)`` over model steps ``m`` that see a share ``s_m`` of the frames.
-        """
-        return sum(
-            share * self.step_frame_cost_s(hardware, model, batches[model])
-            for model, share in self.model_shares().items()
-        )
-
-    def fragmented_batches(self, batch: float) -> dict[str, float]:
-        """Each model's batch when the design receives ``batch`` frames: ``s_m * batch`` (at least 1)."""
-        return {model: max(1.0, share * batch) for model, share in self.model_shares().items()}
-
-    def frame_cost_at(self, hardware: HardwareProfile, batch: float) -> float:
-        """Per-frame cost when a batch of ``batch`` frames fragments by the shares of the routes."""
-        return self.frame_cost_s(hardware, self.fragmented_batches(batch))
 
 
 def parse_mix(mix: Mapping[str, float] | None) -> dict[str, float]:
@@ -253,23 +242,5 @@ def design_cost(
 
 
 def frame_bytes(input_size: int) -> int:
-    """Bytes of one uint8 RGB frame at the model input size (what the client and Ray move)."""
+    """Bytes of one uint8 RGB frame at the model input size (what a request carries per frame)."""
     return input_size * input_size * 3
-
-
-def transport_s(
-    hardware: HardwareProfile, batch: float, input_size: int, max_detections: int, *, shared_memory: bool
-) -> float:
-    """Seconds of one Triton request carrying ``batch`` frames in and their detections out."""
-    megabytes = batch * (frame_bytes(input_size) + max_detections * DETECTION_ROW_BYTES) / MB
-    return hardware.triton_request_s(megabytes, shared_memory=shared_memory)
-
-
-def decode_core_s_per_camera(hardware: HardwareProfile, width: int, height: int, source_fps: float) -> float:
-    """Core-seconds per second that one camera costs to decode (every source frame is decoded)."""
-    return source_fps * hardware.decode_s(width, height)
-
-
-def ray_call_s(hardware: HardwareProfile, frames: float, input_size: int) -> float:
-    """Seconds of one ``take_batch`` Ray call returning ``frames`` frames at the model input size."""
-    return hardware.ray_call_s(frames * frame_bytes(input_size) / MB)

@@ -1,4 +1,4 @@
-"""The hardware profile the planner predicts from: roofline figures, fitted efficiencies and overheads.
+"""The hardware profile the planner predicts from: operator cost lines, serving and pipeline overheads.
 
 A profile is written by ``camfleet plan calibrate`` (see :mod:`pipeline.planner.calibrate`) as JSON with a
 schema version. A default CPU profile, calibrated on the project's 2-core development machine, ships next to
@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
+from pipeline.planner.operators import OperatorModel
 
 logger = logging.getLogger(__name__)
 
-HARDWARE_SCHEMA_VERSION: Literal[1] = 1
+HARDWARE_SCHEMA_VERSION: Literal[2] = 2
 DEFAULT_PROFILE_PATH = Path(__file__).with_name("default_cpu_profile.json")
 MB = 1e6
 
@@ -36,43 +37,65 @@ class DecodePoint(BaseModel):
 
 
 class HardwareProfile(BaseModel):
-    """Figures of one machine for the planner's cost model (DESIGN.md, "The planner's cost model").
+    """Figures of one machine for the planner's system model (``docs/planner.md``).
 
-    Times are in seconds, sizes in bytes, rates per second. ``peak_flops`` and ``bandwidth`` are measured
-    by micro-benchmarks at ``threads`` torch threads; ``eta_c``, ``eta_m``, ``kappa_s`` and ``l0_s`` are
-    fitted on real layers of the model families.
+    Every figure comes from a probe that does not depend on any model config: sampled operators (the
+    operator model), the bundled Triton serving no-op python models (request and ensemble-step costs), and
+    the real pipeline running a no-op model (per-frame CPU of the workers and of everything else). Times
+    are in seconds of one core unless named otherwise.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[1] = HARDWARE_SCHEMA_VERSION
+    schema_version: Literal[2] = HARDWARE_SCHEMA_VERSION
     device: str = Field("cpu", description="Device name, e.g. 'cpu (2 cores)' or 'NVIDIA H100 80GB HBM3'.")
     device_kind: Literal["cpu", "cuda"] = Field("cpu", description="Where inference runs.")
-    cores: int = Field(1, ge=1, description="Host CPU cores (decode, transport, Ray and, on CPU, inference).")
+    cores: int = Field(
+        1, ge=1, description="Host CPU cores (decode, workers, Triton and, on CPU, inference)."
+    )
+    usable_cores: float = Field(
+        1.0, gt=0, description="Cores' worth of work the machine does in parallel (measured with threads)."
+    )
     threads: int = Field(1, ge=1, description="Torch threads of one model instance when calibrated.")
-    instances: int = Field(1, ge=1, description="Triton instances per model (parallel executions).")
-    peak_flops: float = Field(1e10, gt=0, description="P: dense FLOP/s of one model instance.")
-    bandwidth: float = Field(1e10, gt=0, description="B: memory bandwidth of one instance, bytes/s.")
-    eta_c: float = Field(1.0, gt=0, le=4, description="Fitted fraction of P that layers reach.")
-    eta_m: float = Field(1.0, gt=0, le=4, description="Fitted fraction of B that layers reach.")
-    kappa_s: float = Field(5e-6, ge=0, description="Fitted cost of one kernel (operator) launch.")
-    l0_s: float = Field(1e-4, ge=0, description="Fitted fixed cost of one model call.")
+    operators: OperatorModel = Field(default_factory=OperatorModel, description="Per-operator cost lines.")
     decode: list[DecodePoint] = Field(default_factory=list, description="Decode + resize, per resolution.")
-    triton_fixed_s: float = Field(4e-4, ge=0, description="Triton request, fixed part (client and server).")
-    triton_grpc_s_per_mb: float = Field(3e-3, ge=0, description="Triton request over gRPC, per MB.")
-    triton_shm_s_per_mb: float = Field(3e-4, ge=0, description="Triton request with system shm, per MB.")
-    triton_exec_s: float = Field(2e-4, ge=0, description="Server-side cost of one python-backend execution.")
-    driver_frame_s: float = Field(3e-4, ge=0, description="Driver's per-frame work (route, motion, track).")
-    ray_fixed_s: float = Field(5e-4, ge=0, description="Ray actor call, fixed part.")
-    ray_s_per_mb: float = Field(1e-2, ge=0, description="Ray actor call, per MB returned.")
+    decode_in_worker: float = Field(
+        1.0, gt=0, description="Decode CPU in a camera worker over the bare decode probe (threads, sampling)."
+    )
+    triton_request_cpu_s: float = Field(
+        4e-4, ge=0, description="Server CPU of one request to a python model (gRPC, shared memory, stub)."
+    )
+    triton_step_cpu_s: float = Field(
+        3e-4, ge=0, description="Server CPU of each further ensemble step (a python-backend execution)."
+    )
+    triton_cpu_s_per_mb: float = Field(2e-4, ge=0, description="Server CPU per MB a request carries.")
+    client_request_cpu_s: float = Field(
+        3e-4, ge=0, description="Worker CPU of one request (Triton client threads, shared-memory copies)."
+    )
+    worker_frame_cpu_s: float = Field(
+        5e-4, ge=0, description="Worker loop CPU per inferred frame (routing, batching, results), no boxes."
+    )
+    worker_detection_cpu_s: float = Field(
+        1e-5, ge=0, description="Worker loop CPU per detection kept (decoding, ByteTrack, events)."
+    )
+    other_frame_cpu_s: float = Field(
+        2e-4, ge=0, description="CPU per frame outside workers and Triton (Redis, Ray, controller)."
+    )
+    other_fixed_cores: float = Field(
+        0.05, ge=0, description="Cores the idle rest of the stack uses (Ray, Redis, controller, monitors)."
+    )
+    batch_in_flight: float = Field(
+        1.0, gt=0, description="Requests a worker keeps in flight per model at saturation (AIMD), measured."
+    )
     created: str = Field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     )
     camfleet_version: str = Field(__version__, description="camfleet version that calibrated it.")
+    calibration_s: float = Field(0.0, ge=0, description="Wall seconds the calibration took.")
     notes: str = Field("", description="How it was calibrated.")
 
     def decode_s(self, width: int, height: int) -> float:
-        """Seconds of one core to decode and resize one frame of ``width`` x ``height``.
+        """Seconds of one core to decode and resize one frame of ``width`` x ``height`` in a worker.
 
         Interpolates linearly in pixels between the measured resolutions (cost = a + b * pixels, fitted
         through the nearest two points); with one point, scales it by pixels.
@@ -82,21 +105,13 @@ class HardwareProfile(BaseModel):
         points = sorted((p.width * p.height, 1.0 / p.fps_per_core) for p in self.decode)
         pixels = width * height
         if len(points) == 1:
-            return points[0][1] * pixels / points[0][0]
+            return self.decode_in_worker * points[0][1] * pixels / points[0][0]
         upper = next((i for i in range(1, len(points)) if pixels <= points[i][0]), len(points) - 1)
         (x0, y0), (x1, y1) = points[upper - 1], points[upper]
         slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
         # Below the smallest resolution the line may reach zero; never go below a pixel-scaled floor.
-        return max(y0 + slope * (pixels - x0), 0.1 * y0 * pixels / x0)
-
-    def triton_request_s(self, megabytes: float, *, shared_memory: bool) -> float:
-        """Seconds of one Triton request carrying ``megabytes`` in and out."""
-        per_mb = self.triton_shm_s_per_mb if shared_memory else self.triton_grpc_s_per_mb
-        return self.triton_fixed_s + per_mb * megabytes
-
-    def ray_call_s(self, megabytes: float) -> float:
-        """Seconds of one Ray actor call returning ``megabytes``."""
-        return self.ray_fixed_s + self.ray_s_per_mb * megabytes
+        bare = max(y0 + slope * (pixels - x0), 0.1 * y0 * pixels / x0)
+        return self.decode_in_worker * bare
 
     def save(self, path: Path | str) -> Path:
         """Write the profile as indented JSON and return the path."""

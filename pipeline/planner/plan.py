@@ -1,24 +1,23 @@
-"""Predict, per design, how many cameras a machine serves at a target fps, and what limits it.
+"""The system model: predict, per design, what the whole pipeline does at a camera count, and what limits it.
 
-The load model (stated here because the predictions stand on it):
+The model follows the pipeline as it runs (``docs/planner.md`` states it with the evidence):
 
-* Arrivals: ``lambda = cameras * fps`` frames/s; route ``r`` (a served Triton model) gets ``share_r * lambda``
-  and each model step ``m`` the sum over the routes that run it (``lambda_m``).
-* Batches grow with load. Frames that arrive during one batching window form one batch, and the window is
-  the client batcher's ``max_delay`` plus one service time of the model (frames that arrive while a batch
-  is served wait for the next): ``b_m = lambda_m * (max_delay + l_m(b_m))``, solved by fixed-point
-  iteration, at least 1 and at most ``max_batch``. A route's request batch is the same window over its own
-  arrivals. So idle systems run at batch ~1 and loaded ones at the cap.
-* Utilisation per resource (1.0 = fully busy):
-  ``inference``: busiest model instance, ``lambda_m * (l_m(b_m) + exec) / b_m / instances`` (on a GPU, the
-  device time of every model summed, since instances share one device);
-  ``decode``: ``cameras * source_fps * decode_s / cores``;
-  ``transport``: Triton requests/s times the request cost (one lane: the client's calls share the GIL);
-  ``driver``: the driver thread's Ray ``take_batch`` calls (one per camera actor per round trip) plus its
-  per-frame Python work; ``cpu``: every core-second of the host (on a CPU machine inference included)
-  over ``cores``.
-* Max cameras: the largest ``N`` with every utilisation <= ``max_utilisation`` (and the batching latency
-  under ``latency_target_ms`` when given). Above it, achieved fps is ``lambda / max utilisation``.
+* **Serving shape.** Triton's CPU models get the instances and torch threads that
+  :func:`pipeline.serving.cpu_plan.plan_cpu` gives this machine and these cameras (the rule the server
+  itself applies at start-up); on a GPU every model step shares one device.
+* **Batches.** Cameras fill camera workers of ``cameras_per_worker`` in order. Each worker batches per
+  served model: a request closes after ``window_s`` or at the batch target, the largest batch whose
+  service time (transport, every ensemble step, slowed by the CPU the rest of the pipeline takes) fits half
+  the latency budget. Below saturation a request carries the frames that arrive in one window; once the
+  offered load is more than that batch can carry, frames queue and requests run at the target.
+* **Costs per frame.** Every stage is a CPU cost: decode (per camera frame, paid even for frames dropped
+  later), the worker's loop (per frame and per detection kept), the Triton client and server per request
+  (and per ensemble step), inference (each model step at its batch, ``torch threads x latency / batch``)
+  and the rest of the stack. On a CPU machine all of them share ``usable_cores``; on a GPU inference is
+  device time instead.
+* **Throughput** at ``N`` cameras is the offered rate or, if less, the rate the cores sustain after
+  decoding all ``N`` cameras (so throughput falls past saturation, as measured), and no more than each
+  model's instances can run. The knee is the most cameras that get 95% of the target fps.
 """
 
 from __future__ import annotations
@@ -32,23 +31,20 @@ from typing import Any
 from pipeline.errors import ConfigError
 from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
-from pipeline.planner.cost import (
-    DesignCost,
-    decode_core_s_per_camera,
-    design_cost,
-    ray_call_s,
-    transport_s,
-)
-from pipeline.planner.hardware import HardwareProfile
+from pipeline.planner.cost import DesignCost, Route, design_cost, frame_bytes
+from pipeline.planner.hardware import MB, HardwareProfile
+from pipeline.report_schema import MEETS_TARGET
 
 logger = logging.getLogger(__name__)
 
-RESOURCES = ("inference", "decode", "transport", "driver", "cpu")
+STAGES = ("decode", "worker", "client", "server", "inference", "rest")
+"""Where a frame's CPU goes, in the order ``--explain`` prints it."""
+_FIXED_POINT_ROUNDS = 8
 
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """What the plan is for: stream settings and the serving stack's batching."""
+    """What the plan is for: the cameras and the pipeline's batching settings."""
 
     fps: float = 10.0
     resolution: tuple[int, int] = (640, 360)
@@ -56,37 +52,78 @@ class PlanSettings:
     mix: Mapping[str, float] | None = None
     specialists: int | None = None
     max_batch: int = 32
-    max_delay_s: float = 0.02
-    cameras_per_actor: int = 4
-    shared_memory: bool = True
-    max_utilisation: float = 1.0
+    latency_budget_s: float = 0.2
+    window_s: float = 0.05
+    cameras_per_worker: int = 8
+    detections_per_frame: float | None = None
+    """Detections kept per frame (tracked, evented); None: every row (what untrained weights give)."""
+    inference_cores: int | None = None
     latency_target_ms: float | None = None
-    max_cameras: int = 4096
+    max_cameras: int = 512
 
     def __post_init__(self) -> None:
-        if self.fps <= 0 or self.max_batch < 1 or self.max_delay_s < 0 or self.cameras_per_actor < 1:
-            raise ConfigError("fps and max_batch must be positive, max_delay_s >= 0, cameras_per_actor >= 1")
-        if not 0 < self.max_utilisation <= 1.5:
-            raise ConfigError(f"max_utilisation must be in (0, 1.5], got {self.max_utilisation}")
+        if self.fps <= 0 or self.max_batch < 1 or self.window_s < 0 or self.cameras_per_worker < 1:
+            raise ConfigError("fps and max_batch must be positive, window_s >= 0, cameras_per_worker >= 1")
+        if self.latency_budget_s <= 2 * self.window_s:
+            raise ConfigError("the latency budget must exceed twice the batching window")
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    """Core-milliseconds per inferred frame of every stage, at one operating point."""
+
+    decode: float
+    worker: float
+    client: float
+    server: float
+    inference: float
+    rest: float
+
+    @property
+    def total(self) -> float:
+        """All stages together."""
+        return self.decode + self.worker + self.client + self.server + self.inference + self.rest
+
+    def as_dict(self) -> dict[str, float]:
+        """Stage -> core-ms per frame, rounded for printing."""
+        return {stage: round(getattr(self, stage), 3) for stage in STAGES}
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """A design at one camera count: batches, utilisations, achieved fps and latency."""
+    """A design at one camera count: batches, costs, achieved fps, latency and what binds."""
 
     cameras: int
     offered_fps: float
     achieved_fps: float
     per_camera_fps: float
     batches: dict[str, float]
-    utilisation: dict[str, float]
-    frame_cost_ms: float
+    stage_ms: StageCosts
+    inference_ms: dict[str, float]
+    """Core-ms per frame of each model step (its share of the frames included)."""
+    slowdown: float
+    """How much slower a model runs than alone, because the rest of the pipeline takes CPU."""
+    utilisation: float
     latency_ms: float
+    binding: str
+    """``cpu``, ``device`` or ``instances:<model>``: what caps throughput here (``none`` below it)."""
 
     @property
     def bottleneck(self) -> str:
-        """The resource with the highest utilisation."""
-        return max(self.utilisation, key=lambda name: self.utilisation[name])
+        """What limits the design at this point (the binding limit, or the biggest cost below it)."""
+        if self.binding != "none":
+            return self.binding
+        return max(STAGES, key=lambda stage: getattr(self.stage_ms, stage))
+
+    @property
+    def frame_cost_ms(self) -> float:
+        """Inference core-ms per frame (all model steps)."""
+        return self.stage_ms.inference
+
+    @property
+    def meets_target(self) -> bool:
+        """True when cameras get at least 95% of their target fps (as the load tester counts it)."""
+        return self.achieved_fps >= MEETS_TARGET * self.offered_fps
 
 
 @dataclass(frozen=True)
@@ -99,6 +136,7 @@ class DesignPlan:
     bottleneck: str
     batches: dict[str, float]
     weight_mb: float
+    memory_mb: float
     frame_cost_ms: float
     recommendation: str
     at_request: OperatingPoint
@@ -114,93 +152,239 @@ class DesignPlan:
         return data
 
 
-def _window_batch(rate: float, delay_s: float, service: Any, cap: int) -> float:
-    """Fixed point of ``b = rate * (delay + service(b))`` in ``[1, cap]`` (iterated from below)."""
-    batch = 1.0
-    for _ in range(60):
-        nxt = min(float(cap), max(1.0, rate * (delay_s + service(batch))))
-        if abs(nxt - batch) < 1e-6:
-            break
-        batch = nxt
-    return batch
+@dataclass(frozen=True)
+class _Serving:
+    instances: int
+    threads: int
+
+
+def _serving(hardware: HardwareProfile, cameras: int, settings: PlanSettings) -> _Serving:
+    if hardware.device_kind == "cuda":
+        return _Serving(instances=1, threads=hardware.threads)
+    from pipeline.serving.cpu_plan import plan_cpu
+
+    cpu = plan_cpu(
+        [settings.source_fps or settings.fps] * cameras,
+        cores=hardware.cores,
+        inference_cores=settings.inference_cores,
+    )
+    return _Serving(instances=cpu.instances, threads=cpu.torch_threads)
+
+
+def _thread_scale(hardware: HardwareProfile, threads: int) -> float:
+    """Latency at ``threads`` torch threads over latency at the calibrated threads.
+
+    Intra-op parallelism on these small layers is far from perfect; each doubling past the calibrated count
+    is charged 1.7x speed-up (a conservative figure; calibrate at the threads you serve with for better).
+    """
+    if threads == hardware.threads:
+        return 1.0
+    return float((threads / hardware.threads) ** -math.log2(1.7))
+
+
+class _DesignModel:
+    """The system model of one design on one machine (the module docstring states it)."""
+
+    def __init__(
+        self, cost: DesignCost, hardware: HardwareProfile, config: ModelConfig, settings: PlanSettings
+    ) -> None:
+        self.cost = cost
+        self.hardware = hardware
+        self.config = config
+        self.settings = settings
+        self.detections = (
+            settings.detections_per_frame
+            if settings.detections_per_frame is not None
+            else float(config.head.max_detections)
+        )
+        self.frame_mb = (frame_bytes(config.input_size) + config.head.max_detections * 24) / MB
+        self.lines = {name: model.latency_line(hardware) for name, model in cost.models.items()}
+
+    def step_latency_s(self, model: str, batch: float, serving: _Serving) -> float:
+        """Seconds one instance takes for ``model`` on ``batch`` frames (no contention)."""
+        fixed, per_frame = self.lines[model]
+        seconds = (fixed + per_frame * batch) * _thread_scale(self.hardware, serving.threads)
+        if self.cost.models[model].reads_features:
+            # The python backend copies a head's input features out of the trunk's stub and into its own.
+            feature_bytes = 2 * batch * self.cost.models[model].input_bytes
+            seconds += self.hardware.operators.elementwise.per_byte_s * feature_bytes
+        return seconds
+
+    def route_service_s(self, route: Route, batch: float, serving: _Serving) -> float:
+        """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended."""
+        hw = self.hardware
+        server = hw.triton_request_cpu_s + (len(route.steps) - 1) * hw.triton_step_cpu_s
+        server += hw.triton_cpu_s_per_mb * batch * self.frame_mb
+        steps = sum(self.step_latency_s(step, batch, serving) for step in route.steps)
+        return hw.client_request_cpu_s + server + steps
+
+    def batch_target(self, route: Route, slowdown: float, serving: _Serving) -> float:
+        """The batcher's target: the largest batch whose slowed service time fits half the budget."""
+        budget = self.settings.latency_budget_s / 2
+        best = 1
+        for batch in range(2, self.settings.max_batch + 1):
+            if slowdown * self.route_service_s(route, batch, serving) > budget:
+                break
+            best = batch
+        return float(best)
+
+    def workers(self, cameras: int) -> list[int]:
+        """Cameras per worker: workers fill to ``cameras_per_worker`` in order."""
+        per = self.settings.cameras_per_worker
+        full, rest = divmod(cameras, per)
+        return [per] * full + ([rest] if rest else [])
+
+    def request_batches(
+        self, cameras: int, slowdown: float, serving: _Serving, *, queued: bool
+    ) -> dict[str, float]:
+        """Frames per request of each route: one window's arrivals per worker, or the target if queued.
+
+        The batch of a route is the frame-weighted harmonic mean over workers (what sets requests per
+        frame).
+        """
+        batches: dict[str, float] = {}
+        groups = self.workers(cameras)
+        fps = self.settings.fps
+        for route in self.cost.routes:
+            target = self.batch_target(route, slowdown, serving)
+            requests_per_frame = 0.0
+            for members in groups:
+                if queued:
+                    batch = target
+                else:
+                    batch = min(target, 1.0 + members * fps * route.share * self.settings.window_s)
+                requests_per_frame += (members / cameras) / batch
+            batches[route.served] = 1.0 / requests_per_frame
+        return batches
+
+    def costs(
+        self, cameras: int, batches: Mapping[str, float], serving: _Serving, achieved: float
+    ) -> tuple[StageCosts, dict[str, float], float]:
+        """Core-ms per inferred frame of every stage, each step's inference, and the requests per frame."""
+        hw = self.hardware
+        inference: dict[str, float] = {}
+        requests_per_frame, server_s = 0.0, 0.0
+        for route in self.cost.routes:
+            batch = batches[route.served]
+            requests_per_frame += route.share / batch
+            per_request = hw.triton_request_cpu_s + (len(route.steps) - 1) * hw.triton_step_cpu_s
+            per_request += hw.triton_cpu_s_per_mb * batch * self.frame_mb
+            server_s += route.share * per_request / batch
+            for step in route.steps:
+                core_s = serving.threads * self.step_latency_s(step, batch, serving) / batch
+                inference[step] = inference.get(step, 0.0) + 1e3 * route.share * core_s
+        width, height = self.settings.resolution
+        source_fps = self.settings.source_fps or self.settings.fps
+        decode_per_camera = source_fps * hw.decode_s(width, height)
+        decode_ms = 1e3 * cameras * decode_per_camera / max(achieved, 1e-9)
+        worker_ms = 1e3 * (hw.worker_frame_cpu_s + self.detections * hw.worker_detection_cpu_s)
+        rest_ms = 1e3 * (hw.other_frame_cpu_s + hw.other_fixed_cores / max(achieved, 1e-9))
+        on_gpu = hw.device_kind == "cuda"
+        stages = StageCosts(
+            decode=decode_ms,
+            worker=worker_ms,
+            client=1e3 * hw.client_request_cpu_s * requests_per_frame,
+            server=1e3 * server_s,
+            inference=0.0 if on_gpu else sum(inference.values()),
+            rest=rest_ms,
+        )
+        return stages, inference, requests_per_frame
+
+    def capacity(self, cameras: int, batches: Mapping[str, float], serving: _Serving) -> tuple[float, str]:
+        """Frames/s the machine sustains at these batches with ``cameras`` decoding, and what binds."""
+        hw = self.hardware
+        probe = max(cameras * self.settings.fps, 1.0)
+        stages, inference, _ = self.costs(cameras, batches, serving, probe)
+        decode_cores = stages.decode * probe / 1e3
+        fixed_cores = hw.other_fixed_cores
+        per_frame_s = (stages.total - stages.decode) / 1e3 - fixed_cores / probe
+        free = hw.usable_cores - decode_cores - fixed_cores
+        limits = {"cpu": max(free, 0.0) / max(per_frame_s, 1e-9)}
+        if hw.device_kind == "cuda":
+            limits["device"] = 1e3 / max(sum(inference.values()), 1e-9)
+        else:
+            for route in self.cost.routes:
+                batch = batches[route.served]
+                for step in route.steps:
+                    busy = route.share * self.step_latency_s(step, batch, serving) / batch
+                    cap = serving.instances / max(busy, 1e-12)
+                    key = f"instances:{step}"
+                    limits[key] = min(limits.get(key, math.inf), cap)
+        binding = min(limits, key=lambda name: limits[name])
+        return limits[binding], binding
+
+    def slowdown(
+        self, cameras: int, achieved: float, batches: Mapping[str, float], serving: _Serving
+    ) -> float:
+        """How much slower inference runs because decode, workers and the rest take their share of cores."""
+        if self.hardware.device_kind == "cuda":
+            return 1.0
+        stages, _, _ = self.costs(cameras, batches, serving, achieved)
+        other_cores = (stages.total - stages.inference) * achieved / 1e3
+        free = self.hardware.usable_cores - other_cores
+        return max(1.0, self.hardware.usable_cores / max(free, 0.25))
+
+    def point(self, cameras: int) -> OperatingPoint:
+        """The operating point at ``cameras`` cameras."""
+        serving = _serving(self.hardware, cameras, self.settings)
+        offered = cameras * self.settings.fps
+        slowdown = 1.0
+        queued = False
+        achieved, binding = offered, "none"
+        batches: dict[str, float] = {}
+        for _ in range(_FIXED_POINT_ROUNDS):
+            batches = self.request_batches(cameras, slowdown, serving, queued=queued)
+            capacity, limit = self.capacity(cameras, batches, serving)
+            if capacity < offered and not queued:
+                queued = True  # frames wait, so requests fill to the target
+                continue
+            achieved = min(offered, capacity)
+            binding = limit if capacity < offered else "none"
+            new_slowdown = self.slowdown(cameras, achieved, batches, serving)
+            if abs(new_slowdown - slowdown) < 1e-3:
+                break
+            slowdown = new_slowdown
+        stages, inference, _ = self.costs(cameras, batches, serving, achieved)
+        utilisation = stages.total * achieved / 1e3 / self.hardware.usable_cores
+        latency = self.latency_ms(cameras, batches, serving, slowdown, queued)
+        return OperatingPoint(
+            cameras=cameras,
+            offered_fps=offered,
+            achieved_fps=achieved,
+            per_camera_fps=achieved / cameras,
+            batches={name: round(b, 2) for name, b in batches.items()},
+            stage_ms=stages,
+            inference_ms={m: round(v, 3) for m, v in inference.items()},
+            slowdown=round(slowdown, 3),
+            utilisation=round(utilisation, 3),
+            latency_ms=latency,
+            binding=binding,
+        )
+
+    def latency_ms(
+        self, cameras: int, batches: Mapping[str, float], serving: _Serving, slowdown: float, queued: bool
+    ) -> float:
+        """Capture to result, typical frame: half a window of waiting, then the slowed service time.
+
+        Queued (overloaded), a frame waits for the batch in service and its own, which the budget bounds.
+        """
+        worst = 0.0
+        for route in self.cost.routes:
+            service = slowdown * self.route_service_s(route, batches[route.served], serving)
+            wait = service if queued else self.settings.window_s / 2
+            worst = max(worst, wait + service)
+        return round(1e3 * worst, 1)
 
 
 def operating_point(
     cost: DesignCost, hardware: HardwareProfile, config: ModelConfig, cameras: int, settings: PlanSettings
 ) -> OperatingPoint:
-    """Predict batches, utilisations and achieved throughput of ``cost``'s design at ``cameras``."""
-    rate = cameras * settings.fps
-    width, height = settings.resolution
-    k = config.head.max_detections
-    batches: dict[str, float] = {}
-    busiest, device_s = 0.0, 0.0
-    for model, share in cost.model_shares().items():
-        model_rate = rate * share
-        batch = _window_batch(
-            model_rate,
-            settings.max_delay_s,
-            lambda b, m=model: cost.models[m].latency_s(hardware, b),
-            settings.max_batch,
-        )
-        batches[model] = batch
-        busy = model_rate * cost.step_frame_cost_s(hardware, model, batch)
-        busiest = max(busiest, busy / hardware.instances)
-        device_s += busy
-    requests_s, route_latency = 0.0, 0.0
-    for route in cost.routes:
-        route_rate = rate * route.share
-        route_batch = min(batches[step] for step in route.steps)
-        requests_s += route_rate / route_batch
-        transport = transport_s(
-            hardware, route_batch, config.input_size, k, shared_memory=settings.shared_memory
-        )
-        route_latency = max(
-            route_latency,
-            settings.max_delay_s
-            + transport
-            + sum(cost.models[s].latency_s(hardware, batches[s]) for s in route.steps),
-        )
-    transport_busy = requests_s * transport_s(
-        hardware, rate / max(requests_s, 1e-9), config.input_size, k, shared_memory=settings.shared_memory
-    )
-    actors = math.ceil(cameras / settings.cameras_per_actor)
-    actor_rate = rate / actors
-    # One take call per actor per round trip; a call carries every frame that arrived meanwhile.
-    calls_per_actor = min(actor_rate, 1.0 / max(hardware.ray_fixed_s, 1e-4))
-    frames_per_call = actor_rate / calls_per_actor
-    driver_busy = actors * calls_per_actor * ray_call_s(hardware, frames_per_call, config.input_size)
-    driver_busy += rate * hardware.driver_frame_s
-    source_fps = settings.source_fps or settings.fps
-    decode_core_s = cameras * decode_core_s_per_camera(hardware, width, height, source_fps)
-    host_core_s = decode_core_s + transport_busy + driver_busy
-    if hardware.device_kind == "cpu":
-        host_core_s += device_s
-        inference = busiest
-    else:
-        inference = device_s
-    utilisation = {
-        "inference": inference,
-        "decode": decode_core_s / hardware.cores,
-        "transport": transport_busy,
-        "driver": driver_busy,
-        "cpu": host_core_s / hardware.cores,
-    }
-    peak = max(utilisation.values())
-    achieved = rate / max(1.0, peak)
-    return OperatingPoint(
-        cameras=cameras,
-        offered_fps=rate,
-        achieved_fps=achieved,
-        per_camera_fps=achieved / cameras,
-        batches={m: round(b, 2) for m, b in batches.items()},
-        utilisation={r: round(u, 4) for r, u in utilisation.items()},
-        frame_cost_ms=1e3 * cost.frame_cost_s(hardware, batches),
-        latency_ms=1e3 * route_latency,
-    )
+    """Predict batches, stage costs and achieved throughput of ``cost``'s design at ``cameras``."""
+    return _DesignModel(cost, hardware, config, settings).point(cameras)
 
 
 def _fits(point: OperatingPoint, settings: PlanSettings) -> bool:
-    if max(point.utilisation.values()) > settings.max_utilisation:
+    if not point.meets_target:
         return False
     return settings.latency_target_ms is None or point.latency_ms <= settings.latency_target_ms
 
@@ -208,20 +392,21 @@ def _fits(point: OperatingPoint, settings: PlanSettings) -> bool:
 def max_cameras(
     cost: DesignCost, hardware: HardwareProfile, config: ModelConfig, settings: PlanSettings
 ) -> tuple[int, OperatingPoint | None]:
-    """Largest camera count that fits (0 if even one does not), scanning up then bisecting."""
-    point = operating_point(cost, hardware, config, 1, settings)
+    """Most cameras that get 95% of the target fps (0 if even one does not), scanning up then bisecting."""
+    model = _DesignModel(cost, hardware, config, settings)
+    point = model.point(1)
     if not _fits(point, settings):
         return 0, None
     low, high, best = 1, 2, point
     while high <= settings.max_cameras:
-        candidate = operating_point(cost, hardware, config, high, settings)
+        candidate = model.point(high)
         if not _fits(candidate, settings):
             break
         low, best, high = high, candidate, high * 2
     high = min(high, settings.max_cameras + 1)
     while high - low > 1:
         mid = (low + high) // 2
-        candidate = operating_point(cost, hardware, config, mid, settings)
+        candidate = model.point(mid)
         if _fits(candidate, settings):
             low, best = mid, candidate
         else:
@@ -229,17 +414,40 @@ def max_cameras(
     return low, best
 
 
+def saturated_fps(
+    cost: DesignCost,
+    hardware: HardwareProfile,
+    config: ModelConfig,
+    settings: PlanSettings,
+    cameras: Sequence[int],
+) -> float:
+    """The most frames/s the design reaches over ``cameras`` (a load test's swept counts)."""
+    model = _DesignModel(cost, hardware, config, settings)
+    return max(model.point(count).achieved_fps for count in cameras)
+
+
+def memory_mb(cost: DesignCost, hardware: HardwareProfile, settings: PlanSettings, cameras: int) -> float:
+    """Triton memory: every instance's weights plus a full batch of its largest activation (x2: in/out)."""
+    serving = _serving(hardware, cameras, settings)
+    total = 0.0
+    for model in cost.models.values():
+        per_instance = model.weight_bytes + 2 * settings.max_batch * model.peak_activation_bytes()
+        total += serving.instances * per_instance
+    return round(total / MB, 1)
+
+
+_ADVICE = {
+    "cpu": "more cores, a cheaper design, or a larger latency budget (bigger batches cost less per frame)",
+    "device": "a smaller model, fewer models per frame or a second GPU",
+    "instances": "more Triton instances (triton.inference_cores) or a GPU",
+}
+
+
 def _recommend(design: str, cameras: int, fits: int, point: OperatingPoint) -> str:
-    advice = {
-        "inference": "a smaller model, fewer models per frame or more instances/GPU",
-        "decode": "more decode cores or a lower camera resolution",
-        "transport": "shared memory and bigger batches",
-        "driver": "more cameras per actor or fewer, larger Ray calls",
-        "cpu": "more cores (decode, transport and inference share them)",
-    }[point.bottleneck]
+    limit = point.binding.split(":")[0] if point.binding != "none" else "cpu"
     if fits >= cameras:
-        return f"{design}: fits {cameras} cameras ({fits} at most); first limit: {point.bottleneck}"
-    return f"{design}: only {fits} of {cameras} cameras; {point.bottleneck}-bound: try {advice}"
+        return f"{design}: fits {cameras} cameras ({fits} at most); first limit: {point.binding}"
+    return f"{design}: only {fits} of {cameras} cameras; {point.binding}-bound: try {_ADVICE[limit]}"
 
 
 def plan(
@@ -263,12 +471,13 @@ def plan(
     plans = []
     for name in designs or list(DESIGNS):
         cost = design_cost(name, config, mix=settings.mix, specialists=settings.specialists)
-        at_request = operating_point(cost, hardware, config, cameras, settings)
+        model = _DesignModel(cost, hardware, config, settings)
+        at_request = model.point(cameras)
         fits, at_max = max_cameras(cost, hardware, config, settings)
-        saturated = operating_point(cost, hardware, config, max(cameras, fits, 1) * 4, settings)
-        capacity = max(at_request.achieved_fps, saturated.achieved_fps, at_max.achieved_fps if at_max else 0)
-        # The bottleneck is what stops growth: the busiest resource just past the last camera that fits.
-        shown = operating_point(cost, hardware, config, fits + 1, settings)
+        # Past the knee, throughput peaks and then falls as decode takes more cores: scan a few counts.
+        scan = sorted({fits, fits + 1, fits + 2, cameras, max(1, fits) * 2} - {0})
+        capacity = max(model.point(count).achieved_fps for count in scan)
+        shown = model.point(fits + 1)
         plans.append(
             DesignPlan(
                 design=name,
@@ -277,6 +486,7 @@ def plan(
                 bottleneck=shown.bottleneck,
                 batches=at_request.batches,
                 weight_mb=round(cost.weight_bytes / 1e6, 2),
+                memory_mb=memory_mb(cost, hardware, settings, cameras),
                 frame_cost_ms=round(at_request.frame_cost_ms, 3),
                 recommendation=_recommend(name, cameras, fits, shown),
                 at_request=at_request,

@@ -1,63 +1,28 @@
-"""Measurements of the serving stack around the model: decode, Triton requests, Ray calls, driver work.
+"""Probes of the machine around the model: decode, parallel cores, and the per-detection cost of tracking.
 
-Each probe runs the real component (PyAV on a synthetic H.264 clip, the bundled Triton with a no-op
-python-backend model, a local Ray actor) and returns the figures a :class:`HardwareProfile` stores.
+Each probe runs the real component (PyAV on a synthetic H.264 clip, torch on every core, camfleet's own
+detection decoding and ByteTrack) and returns figures a :class:`HardwareProfile` stores. None of them
+depends on a model config.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import statistics
-import textwrap
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from pipeline.planner.hardware import MB, DecodePoint
+from pipeline.planner.hardware import DecodePoint
+from pipeline.planner.timing import median_s
 
 logger = logging.getLogger(__name__)
 
-_NOOP_K = 32
+__all__ = ["fit_line", "measure_decode", "measure_detection_cost", "measure_usable_cores", "median_s"]
+
 _DECODE_WARMUP_FRAMES = 5
-_NOOP_CONFIG = f"""\
-name: "noop"
-backend: "python"
-max_batch_size: 64
-input [ {{ name: "IMAGES" data_type: TYPE_UINT8 dims: [ -1, -1, 3 ] }} ]
-output [ {{ name: "DETECTIONS" data_type: TYPE_FP32 dims: [ {_NOOP_K}, 6 ] }} ]
-instance_group [ {{ kind: KIND_CPU count: 1 }} ]
-"""
-_NOOP_MODEL = f"""\
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            batch = pb_utils.get_input_tensor_by_name(request, "IMAGES").as_numpy().shape[0]
-            out = pb_utils.Tensor("DETECTIONS", np.zeros((batch, {_NOOP_K}, 6), np.float32))
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-        return responses
-"""
-
-
-def median_s(call: Callable[[], object], *, reps: int, warmup: int = 1) -> float:
-    """Median wall time of ``call`` over ``reps`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def fit_line(sizes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
@@ -99,104 +64,75 @@ def measure_decode(
     return points
 
 
-def measure_triton(scratch: Path, *, input_size: int, reps: int) -> dict[str, float]:
-    """Request overhead of the bundled Triton with a no-op model: fixed, per MB (gRPC, shm), execution.
+def measure_usable_cores(cores: int, *, seconds: float = 1.0) -> float:
+    """Cores' worth of work ``cores`` threads do at once (each running one-thread torch convolutions).
 
-    Batches of 1, 8 and 32 frames at ``input_size`` are sent; the no-op model's own server-side time per
-    execution (Triton's statistics) is the python backend's cost of one model step.
+    A two-core VM with a noisy neighbour or hyper-threads does less than two cores of work; the system
+    model shares this many cores between decode, workers, Triton and inference.
     """
-    from pipeline.serving.client import TritonClient
-    from pipeline.serving.launcher import TritonServer
+    import torch
 
-    repository = scratch / "noop_repository"
-    (repository / "noop" / "1").mkdir(parents=True)
-    (repository / "noop" / "config.pbtxt").write_text(_NOOP_CONFIG)
-    (repository / "noop" / "1" / "model.py").write_text(textwrap.dedent(_NOOP_MODEL))
-    rng = np.random.default_rng(0)
-    sizes, grpc_s, shm_s = [], [], []
-    with TritonServer(
-        repository, models=["noop"], run_dir=scratch / "triton_run", startup_timeout_s=90
-    ) as server:
-        with (
-            TritonClient(server.grpc_url, use_shared_memory=False) as grpc,
-            TritonClient(server.grpc_url, use_shared_memory=True) as shm,
-        ):
-            grpc.infer("noop", rng.integers(0, 256, (1, input_size, input_size, 3), dtype=np.uint8))
-            before = grpc.statistics("noop")
-            for batch in (1, 8, 32):
-                frames = rng.integers(0, 256, (batch, input_size, input_size, 3), dtype=np.uint8)
-                sizes.append((frames.nbytes + batch * _NOOP_K * 24) / MB)
-                grpc_s.append(median_s(functools.partial(grpc.infer, "noop", frames), reps=reps, warmup=2))
-                shm_s.append(median_s(functools.partial(shm.infer, "noop", frames), reps=reps, warmup=2))
-            stats = grpc.statistics("noop")
-    grpc_fixed, grpc_per_mb = fit_line(sizes, grpc_s)
-    shm_fixed, shm_per_mb = fit_line(sizes, shm_s)
-    executions = max(stats.execution_count - before.execution_count, 1)
-    compute_ns = sum(
-        getattr(stats, key) - getattr(before, key)
-        for key in ("compute_input_ns", "compute_infer_ns", "compute_output_ns")
-    )
-    exec_s = compute_ns / executions / 1e9
-    return {
-        "triton_fixed_s": min(grpc_fixed, shm_fixed) if shm_fixed > 0 else grpc_fixed,
-        "triton_grpc_s_per_mb": grpc_per_mb,
-        "triton_shm_s_per_mb": shm_per_mb,
-        "triton_exec_s": exec_s,
-    }
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    # A few milliseconds per call, so the threads spend their time in torch with the GIL released.
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+    x = torch.randn(1, 64, 56, 56)
 
+    def work(deadline: float, counts: list[int], slot: int) -> None:
+        with torch.inference_mode():
+            while time.perf_counter() < deadline:
+                conv(x)
+                counts[slot] += 1
 
-class _Echo:
-    """A Ray actor that returns an array of the asked size (like ``take_batch`` returns frames)."""
+    def run(threads: int) -> float:
+        counts = [0] * threads
+        deadline = time.perf_counter() + seconds
+        pool = [threading.Thread(target=work, args=(deadline, counts, i)) for i in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        return sum(counts) / seconds
 
-    def __init__(self) -> None:
-        self._arrays: dict[int, npt.NDArray[np.uint8]] = {}
-
-    def take(self, nbytes: int) -> npt.NDArray[np.uint8]:
-        if nbytes not in self._arrays:
-            self._arrays[nbytes] = np.ones(nbytes, np.uint8)
-        return self._arrays[nbytes]
-
-
-def _ray_round_trip(actor: Any, nbytes: int) -> object:
-    import ray
-
-    return ray.get(actor.take.remote(nbytes), timeout=30)
-
-
-def measure_ray(*, reps: int) -> dict[str, float]:
-    """Round trip of a Ray actor call returning 0, 0.25 and 1 MB (a local Ray, started if needed)."""
-    import ray
-
-    from pipeline.runtime.services import init_local_ray, stop_local_ray
-
-    started = not ray.is_initialized()
-    temp_dir = init_local_ray(num_cpus=1, object_store_mb=128)
     try:
-        actor: Any = ray.remote(num_cpus=0)(_Echo).remote()
-        sizes_mb = (0.0, 0.25, 1.0)
-        seconds = []
-        for size in sizes_mb:
-            call = functools.partial(_ray_round_trip, actor, int(size * MB))
-            seconds.append(median_s(call, reps=reps, warmup=3))
-        ray.kill(actor)
+        with torch.inference_mode():
+            for _ in range(20):
+                conv(x)
+        alone = run(1)
+        together = run(cores)
     finally:
-        if started:
-            stop_local_ray(temp_dir)
-    fixed, per_mb = fit_line(sizes_mb, seconds)
-    return {"ray_fixed_s": fixed, "ray_s_per_mb": per_mb}
+        torch.set_num_threads(previous)
+    usable = min(float(cores), together / alone)
+    logger.debug("usable cores: %.2f of %d", usable, cores)
+    return usable
 
 
-def measure_driver_frame(*, input_size: int, reps: int) -> float:
-    """Per-frame Python work of the driver loop, on one frame at the model input size.
+def measure_detection_cost(*, rows: Sequence[int] = (4, 64), frames: int = 60) -> float:
+    """Seconds per kept detection of decoding and tracking (camfleet's own path: decode, ByteTrack, events).
 
-    The scheduler's frame statistics and the motion gate's downscale stand for the whole per-frame work.
+    Steady boxes with a little jitter are tracked for ``frames`` frames at each count of ``rows``; the
+    slope between the counts is the cost of one more detection.
     """
-    from pipeline.scheduler.frames import frame_stats, grey_small
+    from pipeline.events.config import EventsConfig
+    from pipeline.events.decode import decode_detections
+    from pipeline.events.tracker import CameraTracker
 
-    frame = np.random.default_rng(0).integers(0, 256, (input_size, input_size, 3), dtype=np.uint8)
-
-    def work() -> None:
-        frame_stats(frame)
-        grey_small(frame, 64)
-
-    return median_s(work, reps=reps, warmup=3)
+    rng = np.random.default_rng(0)
+    per_frame = []
+    for count in rows:
+        tracker = CameraTracker("probe", model="probe", fps=10.0, events=EventsConfig())
+        side = int(np.ceil(np.sqrt(count)))
+        grid = np.array([[(i % side) / side, (i // side) / side] for i in range(count)]) * 150
+        boxes = np.concatenate([grid, grid + 150 / side / 2], axis=1)
+        start = time.process_time()
+        for frame in range(frames):
+            jitter = rng.normal(0, 0.3, boxes.shape)
+            rows_k6 = np.column_stack([boxes + jitter, np.full(count, 0.6), np.arange(count) % 20]).astype(
+                np.float32
+            )
+            decoded = decode_detections(rows_k6, input_size=160, frame_size=(640, 360), score_threshold=0.1)
+            tracker.update(decoded, frame_time=frame / 10.0, frame_size=(640, 360))
+        per_frame.append((time.process_time() - start) / frames)
+    slope = (per_frame[-1] - per_frame[0]) / (rows[-1] - rows[0])
+    logger.debug("tracking: %s s/frame at %s rows", per_frame, list(rows))
+    return max(float(slope), 0.0)

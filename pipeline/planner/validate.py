@@ -1,15 +1,16 @@
-"""``camfleet plan --validate REPORT.json``: predict a load test's points and compare with what it measured.
+"""``camfleet plan validate REPORT.json...``: predict load tests and compare with what they measured.
 
-The report's settings (per-camera fps, condition mix, camera resolution, input size, batching) drive the
-prediction; each design's predicted knee (most swept camera counts that meet the target fps) and aggregate
-fps are set against the measured ones, and the design rankings (by knee, then aggregate fps at the largest
-camera count) are compared.
+For each report the model config it recorded (``architecture``), its camera settings and its swept camera
+counts drive the prediction. Per design: the knee (most cameras meeting 95% of the target fps) and the
+saturated fps (the most frames/s over the swept counts), predicted against measured; per report: whether
+the five designs rank the same (by knee, then saturated fps).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,35 +21,51 @@ from pipeline.errors import ConfigError
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
-from pipeline.planner.plan import PlanSettings, operating_point
-from pipeline.report_schema import MEETS_TARGET, LoadTestReport
+from pipeline.planner.plan import PlanSettings, max_cameras, saturated_fps
+from pipeline.report_schema import LoadTestReport
 
 logger = logging.getLogger(__name__)
 
-"""A point meets its target when per-camera fps >= 0.95 x target (as in the load tester)."""
+FPS_TOLERANCE = 0.10
+"""Target: saturated fps within +-10% of the measurement."""
 
 
 @dataclass(frozen=True)
 class DesignCheck:
-    """Predicted against measured for one design."""
+    """Predicted against measured for one design of one report."""
 
     design: str
     measured_knee: int | None
     predicted_knee: int
-    knee_error: float | None
+    knee_error: int | None
+    """Predicted minus measured knee, in cameras."""
+    knee_step: int
+    """The sweep's resolution at the knee: the gap to the next measured count above it."""
     measured_fps: float
     predicted_fps: float
     fps_error: float
 
+    @property
+    def fps_ok(self) -> bool:
+        """Saturated fps within :data:`FPS_TOLERANCE`."""
+        return abs(self.fps_error) <= FPS_TOLERANCE
+
+    @property
+    def knee_ok(self) -> bool:
+        """Knee within one sweep step."""
+        return self.knee_error is not None and abs(self.knee_error) <= self.knee_step
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return asdict(self)
+        return {**asdict(self), "fps_ok": self.fps_ok, "knee_ok": self.knee_ok}
 
 
 @dataclass(frozen=True)
 class Validation:
-    """The whole comparison."""
+    """The comparison of one report."""
 
+    report: str
+    config: str
     designs: list[DesignCheck]
     measured_ranking: list[str]
     predicted_ranking: list[str]
@@ -61,10 +78,57 @@ class Validation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
+            "report": self.report,
+            "config": self.config,
             "designs": [d.to_dict() for d in self.designs],
             "measured_ranking": self.measured_ranking,
             "predicted_ranking": self.predicted_ranking,
             "ranking_matches": self.ranking_matches,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    """Every report's comparison and the targets over all of them."""
+
+    reports: list[Validation]
+
+    @property
+    def checks(self) -> list[DesignCheck]:
+        """Every design x config point."""
+        return [check for report in self.reports for check in report.designs]
+
+    @property
+    def fps_within(self) -> float:
+        """Share of points with saturated fps within tolerance."""
+        checks = self.checks
+        return sum(c.fps_ok for c in checks) / len(checks) if checks else 0.0
+
+    @property
+    def knees_within(self) -> float:
+        """Share of points with the knee within one sweep step."""
+        checks = self.checks
+        return sum(c.knee_ok for c in checks) / len(checks) if checks else 0.0
+
+    @property
+    def rankings_right(self) -> int:
+        """Reports whose ranking matches."""
+        return sum(r.ranking_matches for r in self.reports)
+
+    @property
+    def mean_abs_fps_error(self) -> float:
+        """Mean absolute saturated-fps error."""
+        checks = self.checks
+        return sum(abs(c.fps_error) for c in checks) / len(checks) if checks else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "reports": [r.to_dict() for r in self.reports],
+            "fps_within_10pct": round(self.fps_within, 3),
+            "knees_within_one_step": round(self.knees_within, 3),
+            "rankings_right": self.rankings_right,
+            "mean_abs_fps_error": round(self.mean_abs_fps_error, 4),
         }
 
 
@@ -104,17 +168,35 @@ def settings_from_report(report: LoadTestReport) -> PlanSettings:
         resolution=_resolution(s.get("resolution")),
         mix=mix if isinstance(mix, dict) else None,
         max_batch=int(s.get("max_batch", 32)),  # type: ignore[arg-type]
-        shared_memory=bool(s.get("shared_memory", True)),
     )
+
+
+def report_config(report: LoadTestReport, fallback: ModelConfig) -> ModelConfig:
+    """The model config a report recorded, or ``fallback`` at the report's input size for older reports."""
+    if report.architecture is not None:
+        try:
+            return ModelConfig.model_validate(report.architecture)
+        except ValidationError as exc:
+            raise ConfigError(f"the report's architecture is not a valid model config: {exc}") from exc
+    if fallback.input_size != report.input_size:
+        return fallback.with_input_size(report.input_size)
+    return fallback
 
 
 def _ranking(knees: dict[str, int], fps: dict[str, float]) -> list[str]:
     return sorted(knees, key=lambda name: (-knees[name], -fps[name]))
 
 
-def validate_report(report: LoadTestReport, config: ModelConfig, hardware: HardwareProfile) -> Validation:
-    """Predict every point of ``report`` and compare knees, aggregate fps and ranking."""
-    config = config.with_input_size(report.input_size) if config.input_size != report.input_size else config
+def _knee_step(counts: Sequence[int], knee: int | None) -> int:
+    above = [c for c in counts if knee is not None and c > knee]
+    return (min(above) - knee) if above and knee is not None else 1
+
+
+def validate_report(
+    report: LoadTestReport, config: ModelConfig, hardware: HardwareProfile, *, name: str = "report"
+) -> Validation:
+    """Predict every design of ``report`` and compare knees, saturated fps and ranking."""
+    config = report_config(report, config)
     settings = settings_from_report(report)
     checks: list[DesignCheck] = []
     measured_knees, measured_fps, predicted_knees, predicted_fps = {}, {}, {}, {}
@@ -122,14 +204,10 @@ def validate_report(report: LoadTestReport, config: ModelConfig, hardware: Hardw
         if not result.points:
             continue
         cost = design_cost(result.design, config, mix=settings.mix)
-        knee, top_predicted = 0, 0.0
-        points = sorted(result.points, key=lambda p: p.cameras)
-        for point in points:
-            predicted = operating_point(cost, hardware, config, point.cameras, settings)
-            if predicted.per_camera_fps >= MEETS_TARGET * point.target_fps:
-                knee = max(knee, point.cameras)
-            top_predicted = predicted.achieved_fps
-        top_measured = points[-1].aggregate_fps
+        counts = sorted(p.cameras for p in result.points)
+        knee, _ = max_cameras(cost, hardware, config, settings)
+        top_predicted = saturated_fps(cost, hardware, config, settings, counts)
+        top_measured = max(p.aggregate_fps for p in result.points)
         measured_knees[result.design] = result.knee_cameras or 0
         measured_fps[result.design] = top_measured
         predicted_knees[result.design] = knee
@@ -139,16 +217,27 @@ def validate_report(report: LoadTestReport, config: ModelConfig, hardware: Hardw
                 design=result.design,
                 measured_knee=result.knee_cameras,
                 predicted_knee=knee,
-                knee_error=(knee - result.knee_cameras) / result.knee_cameras
-                if result.knee_cameras
-                else None,
+                knee_error=None if result.knee_cameras is None else knee - result.knee_cameras,
+                knee_step=_knee_step(counts, result.knee_cameras),
                 measured_fps=round(top_measured, 1),
                 predicted_fps=round(top_predicted, 1),
                 fps_error=(top_predicted - top_measured) / top_measured if top_measured else 0.0,
             )
         )
+    label = str(report.settings.get("model_config", "default"))
     return Validation(
+        report=name,
+        config=Path(label).stem if label != "default" else "default",
         designs=checks,
         measured_ranking=_ranking(measured_knees, measured_fps),
         predicted_ranking=_ranking(predicted_knees, predicted_fps),
+    )
+
+
+def validate_reports(
+    paths: Sequence[Path], config: ModelConfig, hardware: HardwareProfile
+) -> ValidationSummary:
+    """:func:`validate_report` for each report path."""
+    return ValidationSummary(
+        [validate_report(load_report(path), config, hardware, name=str(path)) for path in paths]
     )

@@ -183,3 +183,35 @@ class MergeDetectionsModel(_BatchedModel):
 
     def _forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return merge_detections(inputs, self._output.dims[0])
+
+
+class NullDetector(_BatchedModel):
+    """A model that computes nothing and answers every frame with the same ``K`` boxes.
+
+    ``camfleet plan calibrate`` serves it under a design's model name to measure everything around the
+    model (decode, workers, transport, Triton, tracking, events) without running any architecture. Its
+    boxes sit on a fixed grid, score 0.5, so every row is kept and tracked like an untrained model's. A
+    model whose output is not ``[K, 6]`` detections (a trunk's features) answers zeros of its shape.
+    """
+
+    def _setup(self, version_dir: Path) -> None:
+        self._detects = len(self._output.dims) == 2 and self._output.dims[1] == 6
+        rows = self._output.dims[0] if self._detects else 1
+        side = max(1, int(rows**0.5 + 0.999))
+        detections = torch.zeros(rows, 6)
+        for index in range(rows):
+            x, y = (index % side) / side, (index // side) / side
+            detections[index] = torch.tensor([x, y, x + 0.5 / side, y + 0.5 / side, 0.5, index % 20])
+        self._unit_rows = detections
+
+    def _forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        images = inputs[0]
+        if not self._detects:
+            # Variable feature dims follow the input frames, downscaled by the model's spatial multiple.
+            grid = max(1, int(images.shape[1]) // self._spatial_multiple)
+            shape = [grid if d < 0 else d for d in self._output.dims]
+            return torch.zeros(images.shape[0], *shape, dtype=self._output.dtype)
+        rows = self._unit_rows.clone()
+        if images.dim() == 4:  # frames: boxes in input pixels; features: any scale does
+            rows[:, :4] *= float(images.shape[1])
+        return rows.unsqueeze(0).expand(images.shape[0], -1, -1)

@@ -1,45 +1,49 @@
+"""Calibration probes: machine figures, and the real pipeline measured around null models."""
+
 from __future__ import annotations
 
-import numpy as np
+import os
+from pathlib import Path
+
 import pytest
-import torch
 
 from pipeline.models.model_config import ModelConfig
-from pipeline.planner.calibrate import fit_efficiencies, measure_compute, measure_models
-from pipeline.planner.hardware import HardwareProfile
+from pipeline.planner import probes
 
 
-@pytest.fixture
-def one_thread() -> object:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield None
-    torch.set_num_threads(previous)
+def test_usable_cores_is_positive_and_at_most_the_cores() -> None:
+    cores = os.cpu_count() or 1
+    usable = probes.measure_usable_cores(cores, seconds=0.3)
+    assert 0.3 < usable <= cores
 
 
-def test_calibrated_model_predicts_measured_batch8_within_35_percent(
-    model_config: ModelConfig, one_thread: object
-) -> None:
-    device = torch.device("cpu")
-    peak, bandwidth, _ = measure_compute(device, quick=True)
-    rows = measure_models(model_config, ("specialist_day", "trunk", "head_day"), (1, 8), device, reps=2)
-    fitted = fit_efficiencies(rows, peak, bandwidth)
-    hardware = HardwareProfile(peak_flops=peak, bandwidth=bandwidth, **fitted)
-    # A family the fit did not see, measured at batch 8 with one thread.
-    ((cost, _, measured),) = measure_models(model_config, ("monolith",), (8,), device, reps=2)
-    assert cost.latency_s(hardware, 8) == pytest.approx(measured, rel=0.35)
+def test_detection_cost_is_positive_and_below_a_millisecond() -> None:
+    assert 0 < probes.measure_detection_cost(rows=(2, 32), frames=20) < 1e-3
 
 
-def test_fit_efficiencies_recovers_synthetic_figures(model_config: ModelConfig) -> None:
-    from pipeline.planner.cost import family_cost
+def test_null_repository_serves_design_io_with_null_shims(tmp_path: Path) -> None:
+    from loadtest.system_probe import PROBE_DESIGNS, null_repository
 
-    truth = HardwareProfile(peak_flops=5e10, bandwidth=1e10, eta_c=0.4, eta_m=0.5, kappa_s=2e-5, l0_s=1e-4)
-    rows = [
-        (family_cost(f, model_config), b, family_cost(f, model_config).latency_s(truth, b))
-        for f in ("monolith", "specialist_day", "trunk", "head_day")
-        for b in (1, 8, 32)
-    ]
-    fitted = fit_efficiencies(rows, truth.peak_flops, truth.bandwidth)
-    predicted = HardwareProfile(peak_flops=5e10, bandwidth=1e10, **fitted)
-    errors = [abs(c.latency_s(predicted, b) - s) / s for c, b, s in rows]
-    assert float(np.max(errors)) < 0.1
+    repository = null_repository(ModelConfig(), tmp_path / "repo")
+    shims = sorted(p.parent.parent.name for p in repository.glob("*/1/model.py"))
+    assert "monolith" in shims and "trunk" in shims and "merge_detections" in shims
+    for shim in repository.glob("*/1/model.py"):
+        text = shim.read_text()
+        if shim.parent.parent.name == "merge_detections":
+            assert "MergeDetectionsModel" in text
+        else:
+            assert "NullDetector" in text
+    assert {"monolith", "shared-groups"} == set(PROBE_DESIGNS)
+
+
+@pytest.mark.timeout(300)
+def test_probe_pipeline_measures_every_stage_on_real_services(tmp_path: Path) -> None:
+    from loadtest.system_probe import probe_pipeline
+
+    single, grouped = probe_pipeline(ModelConfig(), tmp_path, cameras=4, seconds=2.0, warmup_s=2.0)
+    for probe in (single, grouped):
+        assert probe.frames > 0 and probe.requests > 0
+        assert probe.decode_s_per_frame > 0 and probe.loop_s_per_frame > 0
+        assert probe.triton_s_per_request > 0 and probe.client_s_per_request > 0
+    assert (single.steps, grouped.steps) == (1, 5)
+    assert single.detections_per_frame == ModelConfig().head.max_detections

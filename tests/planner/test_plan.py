@@ -1,3 +1,5 @@
+"""The system model: batches, stage costs, throughput, knee and what binds."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,51 +8,82 @@ from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
-from pipeline.planner.plan import PlanSettings, max_cameras, operating_point, plan
+from pipeline.planner.plan import STAGES, PlanSettings, max_cameras, operating_point, plan, saturated_fps
+
+MIX = {"day": 0.5, "dusk": 0.3, "night": 0.2}
 
 
 @pytest.mark.parametrize("design", list(DESIGNS))
-def test_operating_point_more_cameras_never_raise_per_camera_fps(
+def test_operating_point_never_exceeds_offered_and_per_camera_falls(
     design: str, model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
-    cost = design_cost(design, model_config, mix={"day": 0.5, "dusk": 0.3, "night": 0.2})
+    cost = design_cost(design, model_config, mix=MIX)
     settings = PlanSettings(fps=10)
     previous = float("inf")
-    for cameras in (1, 2, 4, 8, 16, 32, 64, 128):
+    for cameras in (1, 2, 4, 8, 16, 32, 64):
         point = operating_point(cost, hardware, model_config, cameras, settings)
+        assert point.achieved_fps <= point.offered_fps + 1e-9
         assert point.per_camera_fps <= previous + 1e-9
         assert 1 <= min(point.batches.values()) <= max(point.batches.values()) <= settings.max_batch
+        assert set(point.stage_ms.as_dict()) == set(STAGES)
         previous = point.per_camera_fps
 
 
-def test_operating_point_batch_grows_with_load(model_config: ModelConfig, hardware: HardwareProfile) -> None:
-    cost = design_cost("monolith", model_config)
-    low = operating_point(cost, hardware, model_config, 1, PlanSettings(fps=5))
-    high = operating_point(cost, hardware, model_config, 40, PlanSettings(fps=10))
-    assert low.batches["monolith"] < high.batches["monolith"]
-
-
-def test_max_cameras_every_utilisation_within_limit(
+def test_throughput_falls_past_saturation_as_decode_takes_cores(
     model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
-    cost = design_cost("specialists-condition", model_config)
+    cost = design_cost("monolith", model_config)
+    settings = PlanSettings(fps=10)
+    knee, _ = max_cameras(cost, hardware, model_config, settings)
+    near = operating_point(cost, hardware, model_config, knee + 1, settings)
+    far = operating_point(cost, hardware, model_config, 8 * (knee + 1), settings)
+    assert near.binding != "none" and far.achieved_fps < near.achieved_fps
+    assert far.stage_ms.decode > near.stage_ms.decode
+
+
+def test_batches_grow_with_load_up_to_the_budget_target(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    cost = design_cost("specialists-condition", model_config, mix=MIX)
+    one = operating_point(cost, hardware, model_config, 1, PlanSettings(fps=10))
+    many = operating_point(cost, hardware, model_config, 16, PlanSettings(fps=10))
+    assert max(one.batches.values()) < max(many.batches.values())
+    tight = operating_point(cost, hardware, model_config, 64, PlanSettings(latency_budget_s=0.12))
+    loose = operating_point(cost, hardware, model_config, 64, PlanSettings(latency_budget_s=0.8))
+    assert max(tight.batches.values()) <= max(loose.batches.values())
+
+
+def test_max_cameras_is_the_last_count_meeting_the_target(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    cost = design_cost("shared-condition", model_config, mix=MIX)
     settings = PlanSettings(fps=10)
     fits, point = max_cameras(cost, hardware, model_config, settings)
-    assert fits >= 1 and point is not None
-    assert max(point.utilisation.values()) <= 1.0
-    beyond = operating_point(cost, hardware, model_config, fits + 1, settings)
-    assert max(beyond.utilisation.values()) > 1.0
+    assert fits >= 1 and point is not None and point.meets_target
+    assert not operating_point(cost, hardware, model_config, fits + 1, settings).meets_target
+    assert (
+        saturated_fps(cost, hardware, model_config, settings, [fits, fits + 1, 2 * fits])
+        >= point.achieved_fps
+    )
 
 
-def test_plan_decode_bound_at_high_resolution(model_config: ModelConfig, hardware: HardwareProfile) -> None:
-    fast_gpu = {
-        "peak_flops": hardware.peak_flops * 1e3,
-        "bandwidth": hardware.bandwidth * 1e3,
-        "kappa_s": 0.0,
-    }
-    slow_decode = hardware.model_copy(update={"device_kind": "cuda", "cores": 1, **fast_gpu})
-    plans = plan(model_config, slow_decode, cameras=4, settings=PlanSettings(fps=30, resolution=(3840, 2160)))
-    assert {p.bottleneck for p in plans} <= {"decode", "cpu"}
+def test_on_a_gpu_inference_leaves_the_cpu_and_the_device_binds(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    slow_device = hardware.model_copy(update={"device_kind": "cuda", "cores": 64, "usable_cores": 64.0})
+    cost = design_cost("monolith", model_config)
+    point = operating_point(cost, slow_device, model_config, 400, PlanSettings(fps=10))
+    assert point.stage_ms.inference == 0.0
+    assert point.binding == "device"
+
+
+def test_more_cores_serve_more_cameras(model_config: ModelConfig, hardware: HardwareProfile) -> None:
+    bigger = hardware.model_copy(
+        update={"cores": 4 * hardware.cores, "usable_cores": 4 * hardware.usable_cores}
+    )
+    small = plan(model_config, hardware, cameras=4, settings=PlanSettings(), designs=["monolith"])[0]
+    large = plan(model_config, bigger, cameras=4, settings=PlanSettings(), designs=["monolith"])[0]
+    assert large.max_cameras > small.max_cameras
 
 
 def test_plan_latency_target_lowers_max_cameras(model_config: ModelConfig, hardware: HardwareProfile) -> None:
@@ -59,4 +92,5 @@ def test_plan_latency_target_lowers_max_cameras(model_config: ModelConfig, hardw
         model_config, hardware, cameras=4, settings=PlanSettings(latency_target_ms=30), designs=["monolith"]
     )[0]
     assert tight.max_cameras <= free.max_cameras
-    assert free.weight_mb > 0 and free.recommendation.startswith("monolith")
+    assert free.weight_mb > 0 and free.memory_mb >= free.weight_mb
+    assert free.recommendation.startswith("monolith")

@@ -1,0 +1,117 @@
+"""The pipeline around the model, measured with no model: ``camfleet plan calibrate``'s system probe.
+
+Every python model of a design is served by :class:`pipeline.serving.python_model.NullDetector`, which
+computes nothing; the real fleet (camera workers decoding live TCP cameras, batching, Triton over shared
+memory, ByteTrack, Redis events) then runs for a short window. What the workers, Triton and the rest of
+the machine spend per frame, per request and per ensemble step is everything except inference, and none
+of it depends on a model config. Two designs are run: the monolith (one step per request) and the shared
+trunk with group heads (five steps), so the cost of a further step is their difference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.measure import PointRun, measure_point
+from loadtest.runner import pipeline_config, simulated_cameras
+from loadtest.settings import LoadTestSettings
+from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
+from pipeline.models.model_config import ModelConfig
+from pipeline.runtime.services import services
+from pipeline.serving.repository import SHIM_FILE, VERSION, write_model_files
+
+logger = logging.getLogger(__name__)
+
+PROBE_DESIGNS = ("monolith", "shared-groups")
+_NULL_SHIM = (
+    '"""camfleet plan calibrate: a model that computes nothing (NullDetector)."""\n\n'
+    "from pipeline.serving.python_model import NullDetector as TritonPythonModel\n\n"
+    '__all__ = ["TritonPythonModel"]\n'
+)
+
+
+@dataclass(frozen=True)
+class PipelineProbe:
+    """What one design's null run measured, per frame or per request, in core-seconds."""
+
+    design: str
+    steps: int
+    frames: int
+    requests: int
+    decode_s_per_frame: float
+    loop_s_per_frame: float
+    client_s_per_request: float
+    triton_s_per_request: float
+    rest_s_per_frame: float
+    detections_per_frame: int
+
+
+def null_repository(config: ModelConfig, target: Path, designs: tuple[str, ...] = PROBE_DESIGNS) -> Path:
+    """A model repository whose python models are null models with the I/O of ``config``'s."""
+    names = sorted({m for d in designs for m in get_design(d).required_models})
+    for name in names:
+        folder = write_model_files(name, config, target)
+        if name in ENSEMBLES or name == MERGE_MODEL:
+            continue
+        (folder / SHIM_FILE).write_text(_NULL_SHIM)
+        # The server checks that exported weights exist; the null model never reads them.
+        (folder / VERSION / "model.pt").write_bytes(b"")
+    return target
+
+
+def _probe(run: PointRun, design: str, steps: int, detections: int) -> PipelineProbe:
+    requests = sum(run.batch_sizes.values()) or 1
+    frames = max(run.inferred, 1)
+    cpu = run.cpu_seconds
+    machine = cpu.get("machine", 0.0)
+    workers, triton = cpu.get("camera_workers", 0.0), cpu.get("triton", 0.0)
+    return PipelineProbe(
+        design=design,
+        steps=steps,
+        frames=run.inferred,
+        requests=requests,
+        decode_s_per_frame=run.worker_cpu.get("decode", 0.0) / max(run.decoded, 1),
+        loop_s_per_frame=run.worker_cpu.get("loop", 0.0) / frames,
+        client_s_per_request=run.worker_cpu.get("transport", 0.0) / requests,
+        triton_s_per_request=triton / requests,
+        rest_s_per_frame=max(machine - workers - triton, 0.0) / frames,
+        detections_per_frame=detections,
+    )
+
+
+def probe_pipeline(
+    config: ModelConfig, scratch: Path, *, cameras: int = 4, seconds: float = 4.0, warmup_s: float = 2.0
+) -> list[PipelineProbe]:
+    """Run each of :data:`PROBE_DESIGNS` on null models with ``cameras`` 640x360 cameras at 10 fps.
+
+    One Triton, Redis and Ray serve both runs (the monolith's null model is loaded beside the ensemble's);
+    the cameras' clips are the load tester's cached ones.
+    """
+    repository = null_repository(config, scratch / "null_repository")
+    settings = LoadTestSettings(out=scratch, duration_s=seconds, warmup_s=warmup_s)
+    grouped = PROBE_DESIGNS[-1]
+    probes = []
+    with services(pipeline_config(settings, grouped, []), repository=repository) as running:
+        if running.triton_server is not None:
+            for model in get_design("monolith").required_models:
+                running.triton_server.load_model(model)
+        for design in PROBE_DESIGNS:
+            models = list(get_design(design).required_models)
+            with simulated_cameras(settings, cameras, seconds=10.0) as simulator:
+                pipeline = pipeline_config(settings, design, simulator.cameras)
+                run = measure_point(
+                    pipeline, config, running, warmup_s=warmup_s, duration_s=seconds, models=models
+                )
+            probes.append(_probe(run, design, _steps(design), config.head.max_detections))
+            logger.info("null %s: %s", design, probes[-1])
+    return probes
+
+
+def _steps(design: str) -> int:
+    """Model executions per request of ``design``'s first served model (an ensemble counts each step)."""
+    spec = ENSEMBLES.get(get_design(design).served_models[0])
+    if spec is None:
+        return 1
+    return len(spec.parallel) + (1 if spec.trunk else 0) + (1 if spec.merges else 0)

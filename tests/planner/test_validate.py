@@ -1,0 +1,84 @@
+"""`plan validate`: errors, knee steps and rankings against reports built from the real schema."""
+
+from __future__ import annotations
+
+from pipeline.models.model_config import ModelConfig
+from pipeline.planner.cost import design_cost
+from pipeline.planner.hardware import HardwareProfile
+from pipeline.planner.plan import PlanSettings, operating_point
+from pipeline.planner.validate import report_config, validate_report
+from pipeline.report_schema import DesignResult, Limits, LoadTestReport, SweepPoint
+
+COUNTS = (2, 4, 6, 8, 12, 16)
+
+
+def _report_from_planner(
+    config: ModelConfig, hardware: HardwareProfile, scale: dict[str, float]
+) -> LoadTestReport:
+    """A report whose 'measurements' are the planner's own predictions times ``scale[design]``."""
+    designs = []
+    for design, factor in scale.items():
+        cost = design_cost(design, config, mix={"day": 0.5, "dusk": 0.3, "night": 0.2})
+        points = []
+        for n in COUNTS:
+            predicted = operating_point(cost, hardware, config, n, PlanSettings())
+            fps = min(predicted.offered_fps, predicted.achieved_fps * factor)
+            points.append(
+                SweepPoint(
+                    cameras=n,
+                    target_fps=10,
+                    offered_fps=10 * n,
+                    aggregate_fps=fps,
+                    per_camera_fps=fps / n,
+                    meets_target=fps / n >= 9.5,
+                )
+            )
+        knee = max((p.cameras for p in points if p.meets_target), default=None)
+        designs.append(
+            DesignResult(design=design, points=points, knee_cameras=knee, binding_limit="pipeline")
+        )
+    return LoadTestReport(
+        created="2026-12-02T00:00:00Z",
+        machine={"cpus": 2},
+        settings={"fps": 10, "mix": {"day": 0.5, "dusk": 0.3, "night": 0.2}, "resolution": "640x360"},
+        input_size=config.input_size,
+        architecture=config.model_dump(mode="json"),
+        limits=Limits(decode_only_fps=1000),
+        designs=designs,
+    )
+
+
+def test_validate_its_own_predictions_has_no_error(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    report = _report_from_planner(model_config, hardware, {"monolith": 1.0, "specialists-condition": 1.0})
+    result = validate_report(report, model_config, hardware)
+    assert all(abs(d.fps_error) < 1e-3 for d in result.designs)
+    assert result.ranking_matches
+
+
+def test_validate_reports_error_of_a_slower_measurement(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    report = _report_from_planner(model_config, hardware, {"monolith": 0.5, "specialists-condition": 1.0})
+    result = validate_report(report, model_config, hardware)
+    monolith = next(d for d in result.designs if d.design == "monolith")
+    # Predicted twice the measured peak (unless the measurement was capped by the offered load).
+    assert monolith.fps_error > 0.5 and not monolith.fps_ok
+    assert monolith.knee_step >= 1
+
+
+def test_report_config_prefers_the_recorded_architecture(model_config: ModelConfig) -> None:
+    wide = ModelConfig.model_validate({**model_config.model_dump(), "input_size": 192})
+    report = LoadTestReport(
+        created="2026-12-02T00:00:00Z",
+        machine={},
+        settings={},
+        input_size=192,
+        architecture=wide.model_dump(mode="json"),
+        limits=Limits(decode_only_fps=1),
+        designs=[],
+    )
+    assert report_config(report, model_config) == wide
+    older = report.model_copy(update={"architecture": None})
+    assert report_config(older, model_config).input_size == 192
