@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import bench, events, loadtest, models, plan, run, train, triton, world
+from pipeline.cli import answer, bench, events, loadtest, models, plan, run, train, triton, world
 from pipeline.cli.common import setup_logging
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
         "  camfleet triton serve --grpc-port 8001\n\n"
         "  camfleet bench models --json\n\n"
         "  camfleet plan --cameras 16 --fps 10 --mix day=0.5,dusk=0.3,night=0.2\n\n"
+        "  camfleet answer --cameras 16 --out reports/answer\n\n"
         "  camfleet demo --seconds 60"
     ),
     no_args_is_help=True,
@@ -35,6 +36,7 @@ app.command("demo")(run.demo_command)
 app.command("train")(train.train_command)
 app.command("eval")(train.eval_command)
 app.command("loadtest")(loadtest.loadtest_command)
+app.command("answer")(answer.answer_command)
 
 
 @app.callback()
