@@ -111,6 +111,8 @@ class _Reading:
     errors: int
     batches: dict[int, int]
     worker_cpu: dict[str, float]
+    inferred: int
+    detections: int
 
     @classmethod
     def of(cls, status: FleetStatus) -> _Reading:
@@ -136,6 +138,8 @@ class _Reading:
                 "loop": sum(w.loop_cpu_s for w in workers),
                 "transport": sum(w.transport_cpu_s for w in workers),
             },
+            inferred=sum(c.frames_inferred for c in status.cameras),
+            detections=sum(c.detections for c in status.cameras),
         )
 
 
@@ -217,6 +221,7 @@ def measure_point(
         return None if math.isnan(value) else round(value, 1)
 
     batches = histogram_delta(after.batches, before.batches)
+    window_inferred = after.inferred - before.inferred
     point = SweepPoint(
         cameras=len(config.cameras),
         target_fps=target,
@@ -234,6 +239,9 @@ def measure_point(
         cpu_percent=usage.cpu_percent,
         rss_mb=usage.rss_mb,
         models=stats_delta(server0, server1),
+        detections_per_frame=round((after.detections - before.detections) / window_inferred, 2)
+        if window_inferred > 0
+        else None,
         meets_target=per_camera_fps >= MEETS_TARGET * target,
     )
     return PointRun(

@@ -4,8 +4,9 @@ Every python model of a design is served by :class:`pipeline.serving.python_mode
 computes nothing; the real fleet (camera workers decoding live TCP cameras, batching, Triton over shared
 memory, ByteTrack, Redis events) then runs for a short window. What the workers, Triton and the rest of
 the machine spend per frame, per request and per ensemble step is everything except inference, and none
-of it depends on a model config. Two designs are run: the monolith (one step per request) and the shared
-trunk with group heads (five steps), so the cost of a further step is their difference.
+of it depends on a model config. Two designs are run: the monolith (one step per request, every row a
+tracked detection) and the shared trunk with group heads (five steps, no detection). Their server CPU per
+request differs by four steps; their worker loop per frame by the tracking and events of K detections.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from loadtest.settings import LoadTestSettings
 from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
 from pipeline.models.model_config import ModelConfig
 from pipeline.runtime.services import services
-from pipeline.serving.repository import SHIM_FILE, VERSION, write_model_files
+from pipeline.serving.repository import CONFIG_FILE, SHIM_FILE, VERSION, write_model_files
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,21 @@ class PipelineProbe:
 
 
 def null_repository(config: ModelConfig, target: Path, designs: tuple[str, ...] = PROBE_DESIGNS) -> Path:
-    """A model repository whose python models are null models with the I/O of ``config``'s."""
+    """A model repository whose python models are null models with the I/O of ``config``'s.
+
+    The monolith's null model keeps every row as a detection; every other one keeps none.
+    """
     names = sorted({m for d in designs for m in get_design(d).required_models})
     for name in names:
         folder = write_model_files(name, config, target)
         if name in ENSEMBLES or name == MERGE_MODEL:
             continue
         (folder / SHIM_FILE).write_text(_NULL_SHIM)
+        kept = config.head.max_detections if name == "monolith" else 0
+        with (folder / CONFIG_FILE).open("a") as pbtxt:
+            pbtxt.write(
+                f'parameters {{\n  key: "null_detections"\n  value: {{ string_value: "{kept}" }}\n}}\n'
+            )
         # The server checks that exported weights exist; the null model never reads them.
         (folder / VERSION / "model.pt").write_bytes(b"")
     return target
@@ -104,7 +113,8 @@ def probe_pipeline(
                 run = measure_point(
                     pipeline, config, running, warmup_s=warmup_s, duration_s=seconds, models=models
                 )
-            probes.append(_probe(run, design, _steps(design), config.head.max_detections))
+            kept = config.head.max_detections if design == "monolith" else 0
+            probes.append(_probe(run, design, _steps(design), kept))
             logger.info("null %s: %s", design, probes[-1])
     return probes
 

@@ -52,6 +52,9 @@ class SweepPoint(_Model):
     cpu_percent: dict[str, float] = Field(default_factory=dict, description="Per component, 100 = one core.")
     rss_mb: dict[str, float] = Field(default_factory=dict, description="Per component.")
     models: list[ModelServerStats] = Field(default_factory=list)
+    detections_per_frame: float | None = Field(
+        None, ge=0, description="Detections confident enough to track, per inferred frame (tracking cost)."
+    )
     meets_target: bool = Field(description="per_camera_fps >= 0.95 x target_fps")
 
 

@@ -5,11 +5,13 @@ Steps (under two minutes on two cores):
 1. **operators**: sampled convolutions, element-wise layers and box decoders at batches 1, 4 and 16 give
    one cost line per operator kind (:mod:`pipeline.planner.operators`); scripted probe networks give the
    fixed cost of a model call and a hold-out check of the composition.
-2. **cores**: how many cores' worth of work the machine does at once.
-3. **decode**: PyAV decode and resize per frame, at 360p and 720p, on one core.
-4. **tracking**: the cost of one more kept detection (decoding, ByteTrack, events).
+2. **serving**: sampled probe networks exported and served by the bundled Triton; Triton's compute time
+   per execution against the operator model's prediction gives a line (:mod:`.serving_probe`).
+3. **cores**: how many cores' worth of work the machine does at once.
+4. **decode**: PyAV decode and resize per frame, at 360p and 720p, on one core.
 5. **pipeline**: the real fleet on null models (:mod:`loadtest.system_probe`): decode in a worker, the
-   worker loop per frame, Triton client and server per request and per ensemble step, the rest per frame.
+   worker loop per frame and per tracked detection, Triton client and server per request and per
+   ensemble step, the rest of the machine per frame.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pipeline.planner.hardware import HardwareProfile
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("operators", "cores", "decode", "tracking", "pipeline")
+STEPS = ("operators", "serving", "cores", "decode", "pipeline")
 PROBE_RESOLUTION = (640, 360)
 
 
@@ -95,20 +97,22 @@ def _run_step(
 ) -> dict[str, Any]:
     if step == "operators":
         samples = operators.measure_operators(
-            threads=threads, batches=(1, 4, 16), per_kind=12 if quick else 24, reps=3 if quick else 5
+            threads=threads, batches=(1, 4, 16), per_kind=12 if quick else 20, reps=3 if quick else 5
         )
         model = operators.fit_operator_model(samples, threads=threads)
         model = operators.measure_call_cost(model, threads=threads, nets=3 if quick else 6, reps=5)
         return {"operators": model}
+    if step == "serving":
+        from pipeline.planner.serving_probe import measure_serving
+
+        return measure_serving(so_far["operators"], scratch, nets=2 if quick else 3, reps=4 if quick else 6)
     if step == "cores":
-        return {"usable_cores": probes.measure_usable_cores(cores, seconds=0.5 if quick else 1.0)}
+        return {"usable_cores": probes.measure_usable_cores(cores, seconds=0.4 if quick else 0.8)}
     if step == "decode":
         points = probes.measure_decode(
             scratch, ((640, 360), (1280, 720)), input_size=160, seconds=1.0 if quick else 2.0
         )
         return {"decode": points}
-    if step == "tracking":
-        return {"worker_detection_cpu_s": probes.measure_detection_cost()}
     return _pipeline_figures(scratch, quick, so_far)
 
 
@@ -118,13 +122,17 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     config = ModelConfig()  # only its tensor shapes reach the null models
     single, grouped = probe_pipeline(config, scratch, seconds=3.0 if quick else 4.0)
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
-    per_detection = so_far.get("worker_detection_cpu_s", 0.0)
     extra_steps = grouped.steps - single.steps
-    # Both runs carry one request per batch; their server CPU per request differs by the extra steps.
+    # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
+    # detections the monolith's null model keeps and the group heads' do not.
     step_s = max((grouped.triton_s_per_request - single.triton_s_per_request) / extra_steps, 0.0)
+    extra_detections = single.detections_per_frame - grouped.detections_per_frame
+    per_detection = (single.loop_s_per_frame - grouped.loop_s_per_frame) / extra_detections
+    decode = (single.decode_s_per_frame + grouped.decode_s_per_frame) / 2
     return {
-        "decode_in_worker": max(single.decode_s_per_frame / bare_decode, 0.1) if bare_decode else 1.0,
-        "worker_frame_cpu_s": max(single.loop_s_per_frame - single.detections_per_frame * per_detection, 0.0),
+        "decode_in_worker": max(decode / bare_decode, 0.1) if bare_decode else 1.0,
+        "worker_frame_cpu_s": grouped.loop_s_per_frame,
+        "worker_detection_cpu_s": max(per_detection, 0.0),
         "client_request_cpu_s": single.client_s_per_request,
         "triton_request_cpu_s": single.triton_s_per_request,
         "triton_step_cpu_s": step_s,

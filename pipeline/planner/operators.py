@@ -271,7 +271,7 @@ def fit_operator_model(samples: Sequence[OperatorSample], *, threads: int) -> Op
     return OperatorModel(threads=threads, **fits)
 
 
-class _ProbeNet(nn.Module):
+class ProbeNet(nn.Module):
     """A small detector-shaped network with sampled widths: stem, residual stages, head, box decoder."""
 
     def __init__(self, rng: np.random.Generator) -> None:
@@ -289,8 +289,25 @@ class _ProbeNet(nn.Module):
         self.decoder = BoxDecoder(stride=8, max_detections=32, class_ids=tuple(range(classes)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Detections ``[B, 32, 6]`` of uint8 frames ``[B, H, W, 3]``."""
         heat, size, offset = self.head(self.body(images))
         return self.decoder(heat, size, offset)  # type: ignore[no-any-return]
+
+
+def predicted_layers_s(model: OperatorModel, net: nn.Module, images: torch.Tensor) -> float:
+    """Seconds the operator model predicts for the layers of ``net`` on ``images`` (no call cost)."""
+    from pipeline.models.profile import profile_module
+
+    profile = profile_module("probe", net, images, input_size=int(images.shape[1]))
+    return sum(
+        model.kind(layer_kind(layer.kind)).seconds(
+            kernels=layer.kernels,
+            flops=layer.flops,
+            moved_bytes=layer.input_bytes + layer.activation_bytes,
+            weight_bytes=layer.weight_bytes,
+        )
+        for layer in profile.layers
+    )
 
 
 @torch.inference_mode()
@@ -302,29 +319,18 @@ def measure_call_cost(
     Each network is scripted (as the exporter does) and timed at batches 1 and 4; ``call_s`` is the median
     of measured minus the sum of predicted layers, and the remaining error is ``holdout_rms_error``.
     """
-    from pipeline.models.profile import profile_module
-
     rng = np.random.default_rng(seed)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     rows: list[tuple[float, float]] = []
     try:
         for _ in range(nets):
-            net = _ProbeNet(rng).eval()
+            net = ProbeNet(rng).eval()
             size = int(rng.choice([96, 128, 160]))
             scripted = torch.jit.script(net)
             for batch in (1, 4):
                 images = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
-                profile = profile_module("probe", net, images, input_size=size)
-                layers = sum(
-                    model.kind(layer_kind(layer.kind)).seconds(
-                        kernels=layer.kernels,
-                        flops=layer.flops,
-                        moved_bytes=layer.input_bytes + layer.activation_bytes,
-                        weight_bytes=layer.weight_bytes,
-                    )
-                    for layer in profile.layers
-                )
+                layers = predicted_layers_s(model, net, images)
                 seconds = median_s(functools.partial(scripted, images), reps=reps, warmup=2)
                 rows.append((seconds, layers))
     finally:

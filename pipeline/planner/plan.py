@@ -200,8 +200,8 @@ class _DesignModel:
         self.frame_mb = (frame_bytes(config.input_size) + config.head.max_detections * 24) / MB
         self.lines = {name: model.latency_line(hardware) for name, model in cost.models.items()}
 
-    def step_latency_s(self, model: str, batch: float, serving: _Serving) -> float:
-        """Seconds one instance takes for ``model`` on ``batch`` frames (no contention)."""
+    def step_core_s(self, model: str, batch: float, serving: _Serving) -> float:
+        """CPU seconds of one execution of ``model`` on ``batch`` frames: its layers at serving threads."""
         fixed, per_frame = self.lines[model]
         seconds = (fixed + per_frame * batch) * _thread_scale(self.hardware, serving.threads)
         if self.cost.models[model].reads_features:
@@ -209,6 +209,15 @@ class _DesignModel:
             feature_bytes = 2 * batch * self.cost.models[model].input_bytes
             seconds += self.hardware.operators.elementwise.per_byte_s * feature_bytes
         return seconds
+
+    def step_latency_s(self, model: str, batch: float, serving: _Serving) -> float:
+        """Wall seconds of one Triton execution: the layers as Triton runs them (calibrated line).
+
+        The line's fixed part is the stub's hand-off, mostly waiting rather than computing, so it
+        lengthens service times (and so shrinks the batcher's targets) without costing CPU.
+        """
+        hw = self.hardware
+        return hw.serving_scale * self.step_core_s(model, batch, serving) + hw.serving_fixed_s
 
     def route_service_s(self, route: Route, batch: float, serving: _Serving) -> float:
         """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended."""
@@ -271,7 +280,7 @@ class _DesignModel:
             per_request += hw.triton_cpu_s_per_mb * batch * self.frame_mb
             server_s += route.share * per_request / batch
             for step in route.steps:
-                core_s = serving.threads * self.step_latency_s(step, batch, serving) / batch
+                core_s = serving.threads * self.step_core_s(step, batch, serving) / batch
                 inference[step] = inference.get(step, 0.0) + 1e3 * route.share * core_s
         width, height = self.settings.resolution
         source_fps = self.settings.source_fps or self.settings.fps

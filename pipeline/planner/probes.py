@@ -1,14 +1,13 @@
-"""Probes of the machine around the model: decode, parallel cores, and the per-detection cost of tracking.
+"""Probes of the machine around the model: decode and the cores' parallel throughput.
 
-Each probe runs the real component (PyAV on a synthetic H.264 clip, torch on every core, camfleet's own
-detection decoding and ByteTrack) and returns figures a :class:`HardwareProfile` stores. None of them
-depends on a model config.
+Each probe runs the real component (PyAV on a synthetic H.264 clip, torch and Python on every core) and
+returns figures a :class:`HardwareProfile` stores. None of them depends on a model config.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from pipeline.planner.timing import median_s
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fit_line", "measure_decode", "measure_detection_cost", "measure_usable_cores", "median_s"]
+__all__ = ["fit_line", "measure_decode", "measure_usable_cores", "median_s"]
 
 _DECODE_WARMUP_FRAMES = 5
 
@@ -64,75 +63,42 @@ def measure_decode(
     return points
 
 
-def measure_usable_cores(cores: int, *, seconds: float = 1.0) -> float:
-    """Cores' worth of work ``cores`` threads do at once (each running one-thread torch convolutions).
-
-    A two-core VM with a noisy neighbour or hyper-threads does less than two cores of work; the system
-    model shares this many cores between decode, workers, Triton and inference.
-    """
+def _mixed_work(seconds: float) -> int:
+    """Rounds of half torch convolution, half Python, done in ``seconds`` (one process, one thread)."""
     import torch
 
-    previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    # A few milliseconds per call, so the threads spend their time in torch with the GIL released.
     conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
     x = torch.randn(1, 64, 56, 56)
+    rounds, deadline = 0, time.perf_counter() + seconds
+    with torch.inference_mode():
+        conv(x)
+        while time.perf_counter() < deadline:
+            conv(x)
+            total = 0
+            for i in range(20_000):  # about as long as the convolution: decode glue, tracking, batching
+                total += i * i
+            rounds += 1
+    return rounds
 
-    def work(deadline: float, counts: list[int], slot: int) -> None:
-        with torch.inference_mode():
-            while time.perf_counter() < deadline:
-                conv(x)
-                counts[slot] += 1
 
-    def run(threads: int) -> float:
-        counts = [0] * threads
-        deadline = time.perf_counter() + seconds
-        pool = [threading.Thread(target=work, args=(deadline, counts, i)) for i in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
-        return sum(counts) / seconds
+def measure_usable_cores(cores: int, *, seconds: float = 1.0) -> float:
+    """Cores' worth of work ``cores`` processes do at once, each mixing torch and Python work.
 
-    try:
-        with torch.inference_mode():
-            for _ in range(20):
-                conv(x)
-        alone = run(1)
-        together = run(cores)
-    finally:
-        torch.set_num_threads(previous)
-    usable = min(float(cores), together / alone)
+    Every stage of the pipeline is its own process or thread (Triton instances, camera workers, Redis);
+    a two-vCPU VM whose cores share caches and memory bandwidth does less than two cores of work, and
+    the system model shares this many cores between them.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ratios = []
+    with context.Pool(cores) as pool:
+        pool.map(_mixed_work, [0.2] * cores)  # start-up and first calls
+        for _ in range(3):
+            alone = pool.apply(_mixed_work, (seconds,))
+            together = sum(pool.map(_mixed_work, [seconds] * cores))
+            ratios.append(together / max(alone, 1))
+    usable = min(float(cores), statistics.median(ratios))
     logger.debug("usable cores: %.2f of %d", usable, cores)
     return usable
-
-
-def measure_detection_cost(*, rows: Sequence[int] = (4, 64), frames: int = 60) -> float:
-    """Seconds per kept detection of decoding and tracking (camfleet's own path: decode, ByteTrack, events).
-
-    Steady boxes with a little jitter are tracked for ``frames`` frames at each count of ``rows``; the
-    slope between the counts is the cost of one more detection.
-    """
-    from pipeline.events.config import EventsConfig
-    from pipeline.events.decode import decode_detections
-    from pipeline.events.tracker import CameraTracker
-
-    rng = np.random.default_rng(0)
-    per_frame = []
-    for count in rows:
-        tracker = CameraTracker("probe", model="probe", fps=10.0, events=EventsConfig())
-        side = int(np.ceil(np.sqrt(count)))
-        grid = np.array([[(i % side) / side, (i // side) / side] for i in range(count)]) * 150
-        boxes = np.concatenate([grid, grid + 150 / side / 2], axis=1)
-        start = time.process_time()
-        for frame in range(frames):
-            jitter = rng.normal(0, 0.3, boxes.shape)
-            rows_k6 = np.column_stack([boxes + jitter, np.full(count, 0.6), np.arange(count) % 20]).astype(
-                np.float32
-            )
-            decoded = decode_detections(rows_k6, input_size=160, frame_size=(640, 360), score_threshold=0.1)
-            tracker.update(decoded, frame_time=frame / 10.0, frame_size=(640, 360))
-        per_frame.append((time.process_time() - start) / frames)
-    slope = (per_frame[-1] - per_frame[0]) / (rows[-1] - rows[0])
-    logger.debug("tracking: %s s/frame at %s rows", per_frame, list(rows))
-    return max(float(slope), 0.0)

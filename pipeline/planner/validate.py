@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
 from pipeline.planner.plan import PlanSettings, max_cameras, saturated_fps
-from pipeline.report_schema import LoadTestReport
+from pipeline.report_schema import DesignResult, LoadTestReport
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,16 @@ def report_config(report: LoadTestReport, fallback: ModelConfig) -> ModelConfig:
     return fallback
 
 
+def kept_detections(result: DesignResult) -> float | None:
+    """Detections per frame the design's weights kept in the load test; None if the report lacks it.
+
+    Like the mix, this is a property of the deployment (the weights), not of the architecture: it sets
+    the tracking cost.
+    """
+    values = [p.detections_per_frame for p in result.points if p.detections_per_frame is not None]
+    return sum(values) / len(values) if values else None
+
+
 def _ranking(knees: dict[str, int], fps: dict[str, float]) -> list[str]:
     return sorted(knees, key=lambda name: (-knees[name], -fps[name]))
 
@@ -205,8 +215,9 @@ def validate_report(
             continue
         cost = design_cost(result.design, config, mix=settings.mix)
         counts = sorted(p.cameras for p in result.points)
-        knee, _ = max_cameras(cost, hardware, config, settings)
-        top_predicted = saturated_fps(cost, hardware, config, settings, counts)
+        design_settings = replace(settings, detections_per_frame=kept_detections(result))
+        knee, _ = max_cameras(cost, hardware, config, design_settings)
+        top_predicted = saturated_fps(cost, hardware, config, design_settings, counts)
         top_measured = max(p.aggregate_fps for p in result.points)
         measured_knees[result.design] = result.knee_cameras or 0
         measured_fps[result.design] = top_measured

@@ -90,6 +90,7 @@ class _BatchedModel:
         self._inputs = [_TensorSpec(entry) for entry in config["input"]]
         self._output = _TensorSpec(config["output"][0])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        self._parameters = parameters
         self._spatial_multiple = int(parameters.get("spatial_multiple", "1"))
         torch.set_num_threads(max(1, int(parameters.get("torch_threads", "1"))))
         self._device = torch.device(
@@ -190,18 +191,21 @@ class NullDetector(_BatchedModel):
 
     ``camfleet plan calibrate`` serves it under a design's model name to measure everything around the
     model (decode, workers, transport, Triton, tracking, events) without running any architecture. Its
-    boxes sit on a fixed grid, score 0.5, so every row is kept and tracked like an untrained model's. A
-    model whose output is not ``[K, 6]`` detections (a trunk's features) answers zeros of its shape.
+    boxes sit on a fixed grid: the first ``null_detections`` rows (a config parameter; default all) score
+    0.5 and are tracked, the rest are padding. A model whose output is not ``[K, 6]`` detections (a
+    trunk's features) answers zeros of its shape.
     """
 
     def _setup(self, version_dir: Path) -> None:
         self._detects = len(self._output.dims) == 2 and self._output.dims[1] == 6
         rows = self._output.dims[0] if self._detects else 1
+        kept = int(self._parameters.get("null_detections", rows))
         side = max(1, int(rows**0.5 + 0.999))
         detections = torch.zeros(rows, 6)
         for index in range(rows):
             x, y = (index % side) / side, (index // side) / side
-            detections[index] = torch.tensor([x, y, x + 0.5 / side, y + 0.5 / side, 0.5, index % 20])
+            score = 0.5 if index < kept else 0.0
+            detections[index] = torch.tensor([x, y, x + 0.5 / side, y + 0.5 / side, score, index % 20])
         self._unit_rows = detections
 
     def _forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:

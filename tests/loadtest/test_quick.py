@@ -37,6 +37,7 @@ def test_loadtest_quick_report_is_schema_valid_and_sane(quick_report: Path) -> N
         assert point.latency_p50_ms is not None and point.latency_p50_ms > 0
         assert point.cpu_percent["driver"] > 0 and point.rss_mb["triton"] > 0
         assert any(m.model == "monolith" and m.requests > 0 for m in point.models)
+        assert point.detections_per_frame is not None and point.detections_per_frame >= 0
     assert set(design.baseline_fps) == {1, 2} and all(v > 0 for v in design.baseline_fps.values())
     assert report.limits.decode_only_fps > 0 and report.limits.inference_only_fps["monolith"] > 0
     settings = report.settings
@@ -45,6 +46,7 @@ def test_loadtest_quick_report_is_schema_valid_and_sane(quick_report: Path) -> N
     )
     assert "max_batch" in settings and "shared_memory" in settings
     assert report.conclusion
+    assert report.architecture is not None and report.architecture["input_size"] == report.input_size
 
 
 def test_loadtest_quick_writes_plots_and_knee_table(quick_report: Path) -> None:

@@ -45,8 +45,9 @@ def test_batches_grow_with_load_up_to_the_budget_target(
     model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
     cost = design_cost("specialists-condition", model_config, mix=MIX)
+    knee, _ = max_cameras(cost, hardware, model_config, PlanSettings(fps=10))
     one = operating_point(cost, hardware, model_config, 1, PlanSettings(fps=10))
-    many = operating_point(cost, hardware, model_config, 16, PlanSettings(fps=10))
+    many = operating_point(cost, hardware, model_config, knee, PlanSettings(fps=10))
     assert max(one.batches.values()) < max(many.batches.values())
     tight = operating_point(cost, hardware, model_config, 64, PlanSettings(latency_budget_s=0.12))
     loose = operating_point(cost, hardware, model_config, 64, PlanSettings(latency_budget_s=0.8))
