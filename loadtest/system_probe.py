@@ -12,6 +12,7 @@ request differs by four steps; their worker loop per frame by the tracking and e
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from loadtest.runner import pipeline_config, simulated_cameras
 from loadtest.settings import LoadTestSettings
 from pipeline.models.designs import ENSEMBLES, MERGE_MODEL, get_design
 from pipeline.models.model_config import ModelConfig
-from pipeline.runtime.services import services
+from pipeline.runtime.services import RunningServices, services
 from pipeline.serving.repository import CONFIG_FILE, SHIM_FILE, VERSION, write_model_files
 
 logger = logging.getLogger(__name__)
@@ -91,21 +92,33 @@ def _probe(run: PointRun, design: str, steps: int, detections: int) -> PipelineP
 
 
 def probe_pipeline(
-    config: ModelConfig, scratch: Path, *, cameras: int = 4, seconds: float = 4.0, warmup_s: float = 2.0
+    config: ModelConfig,
+    scratch: Path,
+    *,
+    cameras: int = 4,
+    seconds: float = 4.0,
+    warmup_s: float = 2.0,
+    serving: Callable[[Path], list[str]] | None = None,
+    with_server: Callable[[RunningServices], None] | None = None,
 ) -> list[PipelineProbe]:
     """Run each of :data:`PROBE_DESIGNS` on null models with ``cameras`` 640x360 cameras at 10 fps.
 
     One Triton, Redis and Ray serve both runs (the monolith's null model is loaded beside the ensemble's);
-    the cameras' clips are the load tester's cached ones.
+    the cameras' clips are the load tester's cached ones. ``serving`` may export more models into the
+    repository before the server starts (it returns their names, which are loaded too), and
+    ``with_server`` is called with the running services before the fleets run.
     """
     repository = null_repository(config, scratch / "null_repository")
+    extra = serving(repository) if serving is not None else []
     settings = LoadTestSettings(out=scratch, duration_s=seconds, warmup_s=warmup_s)
     grouped = PROBE_DESIGNS[-1]
     probes = []
     with services(pipeline_config(settings, grouped, []), repository=repository) as running:
         if running.triton_server is not None:
-            for model in get_design("monolith").required_models:
+            for model in [*get_design("monolith").required_models, *extra]:
                 running.triton_server.load_model(model)
+        if with_server is not None:
+            with_server(running)
         for design in PROBE_DESIGNS:
             models = list(get_design(design).required_models)
             with simulated_cameras(settings, cameras, seconds=10.0) as simulator:

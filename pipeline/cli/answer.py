@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.common import ModelConfigOption, console, handle_errors, model_config_from
-from pipeline.cli.plan import _parse_mix, _parse_resolution
+from pipeline.cli.plan import (
+    CamerasOption,
+    DetectionsOption,
+    FpsOption,
+    HardwareOption,
+    LatencyBudgetOption,
+    MixOption,
+    ResolutionOption,
+    _parse_mix,
+    _parse_resolution,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,13 +29,11 @@ def answer_command(
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder for answer.md/.html.")] = Path(
         "reports/answer"
     ),
-    cameras: Annotated[int, typer.Option(min=1, help="Cameras to plan for.")] = 8,
-    fps: Annotated[float, typer.Option(min=0.1, help="Target frames per second per camera.")] = 10.0,
-    mix: Annotated[str | None, typer.Option(help="Share of streams per condition (default equal).")] = None,
-    resolution: Annotated[str, typer.Option(help="Camera resolution WxH.")] = "640x360",
-    hardware: Annotated[
-        str, typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON.")
-    ] = "auto",
+    cameras: CamerasOption = 8,
+    fps: FpsOption = 10.0,
+    mix: MixOption = None,
+    resolution: ResolutionOption = "640x360",
+    hardware: HardwareOption = "auto",
     model_config: ModelConfigOption = None,
     loadtest: Annotated[
         list[Path] | None,
@@ -35,7 +43,8 @@ def answer_command(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="accuracy.json from `camfleet eval --all`."),
     ] = None,
-    latency_budget: Annotated[float, typer.Option(min=0.01, help="batching.latency_budget_s.")] = 0.2,
+    latency_budget: LatencyBudgetOption = 0.2,
+    detections: DetectionsOption = 4.0,
 ) -> None:
     """Write one report (markdown + self-contained HTML with plots) answering which design to run.
 

@@ -31,6 +31,20 @@ app = typer.Typer(
 )
 
 
+CamerasOption = Annotated[int, typer.Option(min=1, help="Cameras to plan for.")]
+FpsOption = Annotated[float, typer.Option(min=0.1, help="Target frames per second per camera.")]
+MixOption = Annotated[str | None, typer.Option(help="Share of streams per condition (default equal).")]
+ResolutionOption = Annotated[str, typer.Option(help="Camera resolution WxH (decode cost).")]
+HardwareOption = Annotated[str, typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON.")]
+LatencyBudgetOption = Annotated[
+    float, typer.Option(min=0.01, help="The pipeline's batching.latency_budget_s, seconds.")
+]
+DetectionsOption = Annotated[
+    float,
+    typer.Option(min=0, help="Detections kept (tracked) per frame: 4 for a trained detector, K at worst."),
+]
+
+
 def _short(model: str) -> str:
     if model == "merge_detections":
         return "merge"
@@ -60,13 +74,11 @@ def _parse_resolution(text: str) -> tuple[int, int]:
 @handle_errors
 def plan_command(
     ctx: typer.Context,
-    cameras: Annotated[int, typer.Option(min=1, help="Cameras to plan for.")] = 8,
-    fps: Annotated[float, typer.Option(min=0.1, help="Target frames per second per camera.")] = 10.0,
-    mix: Annotated[str | None, typer.Option(help="Share of streams per condition (default equal).")] = None,
-    resolution: Annotated[str, typer.Option(help="Camera resolution WxH (decode cost).")] = "640x360",
-    hardware: Annotated[
-        str, typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON.")
-    ] = "auto",
+    cameras: CamerasOption = 8,
+    fps: FpsOption = 10.0,
+    mix: MixOption = None,
+    resolution: ResolutionOption = "640x360",
+    hardware: HardwareOption = "auto",
     designs: Annotated[list[str] | None, typer.Option("--designs", help="Only these (repeatable).")] = None,
     model_config: ModelConfigOption = None,
     branch_point: Annotated[int | None, typer.Option(min=0, help="What if: shared trunk stages.")] = None,
@@ -77,13 +89,8 @@ def plan_command(
     latency_target: Annotated[
         float | None, typer.Option("--latency-target", help="Max batching + inference latency, ms.")
     ] = None,
-    latency_budget: Annotated[
-        float, typer.Option(min=0.01, help="The pipeline's batching.latency_budget_s, seconds.")
-    ] = 0.2,
-    detections: Annotated[
-        float | None,
-        typer.Option(min=0, help="Detections kept per frame (default: every row, as untrained weights)."),
-    ] = None,
+    latency_budget: LatencyBudgetOption = 0.2,
+    detections: DetectionsOption = 4.0,
     explain: Annotated[
         bool, typer.Option("--explain", help="Also print each design's CPU per frame, stage by stage.")
     ] = False,

@@ -145,10 +145,12 @@ def build_answer(
         label: plan(config, hardware, cameras=cameras, settings=replace(settings, mix=mix))
         for label, mix in MIXES.items()
     }
+    tracked = "K" if settings.detections_per_frame is None else f"{settings.detections_per_frame:g}"
     mix_text = ", ".join(f"{k}={v:g}" for k, v in (settings.mix or {}).items()) or "equal day/dusk/night"
     question = (
         f"{cameras} cameras at {settings.fps:g} fps, {settings.resolution[0]}x{settings.resolution[1]}, "
-        f"streams {mix_text}, on {hardware.device}: which design is fastest?"
+        f"streams {mix_text}, {tracked} tracked detections per frame, on {hardware.device}: "
+        "which design is fastest?"
     )
     return Answer(
         question=question,
@@ -203,7 +205,7 @@ def _stage_plot(answer: Answer) -> bytes:
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("core-ms per frame at the knee")
     ax.invert_yaxis()
-    ax.legend(ncol=3, fontsize=8, loc="lower right")
+    ax.legend(ncol=len(STAGES), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return _png(fig)
 
 

@@ -5,13 +5,13 @@ Steps (under two minutes on two cores):
 1. **operators**: sampled convolutions, element-wise layers and box decoders at batches 1, 4 and 16 give
    one cost line per operator kind (:mod:`pipeline.planner.operators`); scripted probe networks give the
    fixed cost of a model call and a hold-out check of the composition.
-2. **serving**: sampled probe networks exported and served by the bundled Triton; Triton's compute time
-   per execution against the operator model's prediction gives a line (:mod:`.serving_probe`).
-3. **cores**: how many cores' worth of work the machine does at once.
-4. **decode**: PyAV decode and resize per frame, at 360p and 720p, on one core.
-5. **pipeline**: the real fleet on null models (:mod:`loadtest.system_probe`): decode in a worker, the
+2. **cores**: how many cores' worth of work the machine does at once.
+3. **decode**: PyAV decode and resize per frame, at 360p and 720p, on one core.
+4. **pipeline**: the real fleet on null models (:mod:`loadtest.system_probe`): decode in a worker, the
    worker loop per frame and per tracked detection, Triton client and server per request and per
-   ensemble step, the rest of the machine per frame.
+   ensemble step, the rest of the machine per frame. The same Triton serves sampled probe networks
+   (:mod:`.serving_probe`): their compute time per execution against the operator model's prediction
+   gives the serving line.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pipeline.planner.hardware import HardwareProfile
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("operators", "serving", "cores", "decode", "pipeline")
+STEPS = ("operators", "cores", "decode", "pipeline")
 PROBE_RESOLUTION = (640, 360)
 
 
@@ -97,17 +97,13 @@ def _run_step(
 ) -> dict[str, Any]:
     if step == "operators":
         samples = operators.measure_operators(
-            threads=threads, batches=(1, 4, 16), per_kind=12 if quick else 20, reps=3 if quick else 5
+            threads=threads, batches=(1, 4, 16), per_kind=12 if quick else 16, reps=3 if quick else 5
         )
         model = operators.fit_operator_model(samples, threads=threads)
-        model = operators.measure_call_cost(model, threads=threads, nets=3 if quick else 6, reps=5)
+        model = operators.measure_call_cost(model, threads=threads, nets=3 if quick else 5, reps=5)
         return {"operators": model}
-    if step == "serving":
-        from pipeline.planner.serving_probe import measure_serving
-
-        return measure_serving(so_far["operators"], scratch, nets=2 if quick else 3, reps=4 if quick else 6)
     if step == "cores":
-        return {"usable_cores": probes.measure_usable_cores(cores, seconds=0.4 if quick else 0.8)}
+        return {"usable_cores": probes.measure_usable_cores(cores, seconds=0.5)}
     if step == "decode":
         points = probes.measure_decode(
             scratch, ((640, 360), (1280, 720)), input_size=160, seconds=1.0 if quick else 2.0
@@ -118,9 +114,20 @@ def _run_step(
 
 def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dict[str, Any]:
     from loadtest.system_probe import probe_pipeline
+    from pipeline.planner.serving_probe import ServingProbe
 
     config = ModelConfig()  # only its tensor shapes reach the null models
-    single, grouped = probe_pipeline(config, scratch, seconds=3.0 if quick else 4.0)
+    serving: dict[str, float] = {}
+    holder: list[ServingProbe] = []
+
+    def export(repository: Path) -> list[str]:
+        holder.append(ServingProbe.export(repository, nets=2))
+        return holder[0].names
+
+    def measure(running: Any) -> None:
+        serving.update(holder[0].measure(running.triton, so_far["operators"], batches=(1, 2, 4)))
+
+    single, grouped = probe_pipeline(config, scratch, seconds=3.0, serving=export, with_server=measure)
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
     extra_steps = grouped.steps - single.steps
     # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
@@ -139,4 +146,5 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
         "triton_cpu_s_per_mb": 0.0,
         "other_frame_cpu_s": (single.rest_s_per_frame + grouped.rest_s_per_frame) / 2,
         "other_fixed_cores": 0.0,
+        **serving,
     }

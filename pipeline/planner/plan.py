@@ -55,8 +55,9 @@ class PlanSettings:
     latency_budget_s: float = 0.2
     window_s: float = 0.05
     cameras_per_worker: int = 8
-    detections_per_frame: float | None = None
-    """Detections kept per frame (tracked, evented); None: every row (what untrained weights give)."""
+    detections_per_frame: float | None = 4.0
+    """Detections kept per frame (tracked, evented): a few for a trained detector on a street scene;
+    None: every one of the K rows (the worst case, near what some untrained weights give)."""
     inference_cores: int | None = None
     latency_target_ms: float | None = None
     max_cameras: int = 512

@@ -215,7 +215,8 @@ def validate_report(
             continue
         cost = design_cost(result.design, config, mix=settings.mix)
         counts = sorted(p.cameras for p in result.points)
-        design_settings = replace(settings, detections_per_frame=kept_detections(result))
+        kept = kept_detections(result)
+        design_settings = settings if kept is None else replace(settings, detections_per_frame=kept)
         knee, _ = max_cameras(cost, hardware, config, design_settings)
         top_predicted = saturated_fps(cost, hardware, config, design_settings, counts)
         top_measured = max(p.aggregate_fps for p in result.points)

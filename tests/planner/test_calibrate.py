@@ -53,8 +53,15 @@ def test_probe_pipeline_measures_every_stage_on_real_services(tmp_path: Path) ->
 @pytest.mark.timeout(300)
 def test_serving_probe_fits_a_line_on_real_triton(tmp_path: Path) -> None:
     from pipeline.planner.operators import OperatorModel
-    from pipeline.planner.serving_probe import measure_serving
+    from pipeline.planner.serving_probe import ServingProbe
+    from pipeline.serving.client import TritonClient
+    from pipeline.serving.launcher import TritonServer
 
-    figures = measure_serving(OperatorModel(), tmp_path, nets=1, batches=(1, 4), reps=2)
+    probe = ServingProbe.export(tmp_path / "repo", nets=1)
+    with (
+        TritonServer(tmp_path / "repo", models=probe.names, run_dir=tmp_path / "run") as server,
+        TritonClient(server.grpc_url) as client,
+    ):
+        figures = probe.measure(client, OperatorModel(), batches=(1, 4), reps=2)
     assert figures["serving_scale"] >= 0.5 and figures["serving_fixed_s"] >= 0
     assert figures["serving_rms_error"] >= 0
