@@ -89,9 +89,6 @@ class HardwareProfile(BaseModel):
     other_fixed_cores: float = Field(
         0.05, ge=0, description="Cores the idle rest of the stack uses (Ray, Redis, controller, monitors)."
     )
-    batch_in_flight: float = Field(
-        1.0, gt=0, description="Requests a worker keeps in flight per model at saturation (AIMD), measured."
-    )
     created: str = Field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     )

@@ -220,13 +220,16 @@ class _DesignModel:
         hw = self.hardware
         return hw.serving_scale * self.step_core_s(model, batch, serving) + hw.serving_fixed_s
 
-    def route_service_s(self, route: Route, batch: float, serving: _Serving) -> float:
-        """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended."""
+    def server_request_s(self, route: Route, batch: float) -> float:
+        """Triton CPU of one request of ``batch`` frames on ``route``: the request, each further step."""
         hw = self.hardware
         server = hw.triton_request_cpu_s + (len(route.steps) - 1) * hw.triton_step_cpu_s
-        server += hw.triton_cpu_s_per_mb * batch * self.frame_mb
+        return server + hw.triton_cpu_s_per_mb * batch * self.frame_mb
+
+    def route_service_s(self, route: Route, batch: float, serving: _Serving) -> float:
+        """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended."""
         steps = sum(self.step_latency_s(step, batch, serving) for step in route.steps)
-        return hw.client_request_cpu_s + server + steps
+        return self.hardware.client_request_cpu_s + self.server_request_s(route, batch) + steps
 
     def batch_target(self, route: Route, slowdown: float, serving: _Serving) -> float:
         """The batcher's target: the largest batch whose slowed service time fits half the budget."""
@@ -277,9 +280,7 @@ class _DesignModel:
         for route in self.cost.routes:
             batch = batches[route.served]
             requests_per_frame += route.share / batch
-            per_request = hw.triton_request_cpu_s + (len(route.steps) - 1) * hw.triton_step_cpu_s
-            per_request += hw.triton_cpu_s_per_mb * batch * self.frame_mb
-            server_s += route.share * per_request / batch
+            server_s += route.share * self.server_request_s(route, batch) / batch
             for step in route.steps:
                 core_s = serving.threads * self.step_core_s(step, batch, serving) / batch
                 inference[step] = inference.get(step, 0.0) + 1e3 * route.share * core_s

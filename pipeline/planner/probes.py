@@ -19,15 +19,9 @@ from pipeline.planner.timing import median_s
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fit_line", "measure_decode", "measure_usable_cores", "median_s"]
+__all__ = ["measure_decode", "measure_usable_cores", "median_s"]
 
 _DECODE_WARMUP_FRAMES = 5
-
-
-def fit_line(sizes: Sequence[float], seconds: Sequence[float]) -> tuple[float, float]:
-    """Least-squares ``seconds = fixed + per_unit * size``, both clipped at 0."""
-    slope, intercept = np.polyfit(np.asarray(sizes, float), np.asarray(seconds, float), 1)
-    return max(float(intercept), 0.0), max(float(slope), 0.0)
 
 
 def measure_decode(
