@@ -48,6 +48,14 @@ class PipelineProbe:
     triton_s_per_request: float
     rest_s_per_frame: float
     detections_per_frame: int
+    fps: float
+    """Frames inferred per second in the window."""
+    rest_cores: float
+    """Cores the machine used outside the workers and Triton."""
+    worker_other_cores: float
+    """Cores the camera worker processes used beside their reader, loop and client threads."""
+    null_execution_s: float
+    """Triton's compute time of one execution of the first null model (a model that computes nothing)."""
 
 
 def null_repository(config: ModelConfig, target: Path, designs: tuple[str, ...] = PROBE_DESIGNS) -> Path:
@@ -77,6 +85,15 @@ def _probe(run: PointRun, design: str, steps: int, detections: int) -> PipelineP
     cpu = run.cpu_seconds
     machine = cpu.get("machine", 0.0)
     workers, triton = cpu.get("camera_workers", 0.0), cpu.get("triton", 0.0)
+    threads = sum(run.worker_cpu.get(k, 0.0) for k in ("decode", "loop", "transport"))
+    window = max(run.seconds, 1e-9)
+    first = get_design(design).required_models[0]
+    stats = next((m for m in run.point.models if m.model == first), None)
+    execution_s = (
+        stats.mean_compute_ms * stats.requests / stats.executions / 1e3
+        if stats is not None and stats.executions
+        else 0.0
+    )
     return PipelineProbe(
         design=design,
         steps=steps,
@@ -88,6 +105,10 @@ def _probe(run: PointRun, design: str, steps: int, detections: int) -> PipelineP
         triton_s_per_request=triton / requests,
         rest_s_per_frame=max(machine - workers - triton, 0.0) / frames,
         detections_per_frame=detections,
+        fps=run.inferred / window,
+        rest_cores=max(machine - workers - triton, 0.0) / window,
+        worker_other_cores=max(run.worker_cpu.get("process", workers) - threads, 0.0) / window,
+        null_execution_s=execution_s,
     )
 
 
@@ -95,13 +116,16 @@ def probe_pipeline(
     config: ModelConfig,
     scratch: Path,
     *,
-    cameras: int = 4,
+    cameras: tuple[int, ...] = (4, 8),
     seconds: float = 4.0,
     warmup_s: float = 2.0,
     serving: Callable[[Path], list[str]] | None = None,
     with_server: Callable[[RunningServices], None] | None = None,
 ) -> list[PipelineProbe]:
-    """Run each of :data:`PROBE_DESIGNS` on null models with ``cameras`` 640x360 cameras at 10 fps.
+    """Run each of :data:`PROBE_DESIGNS` on null models, with its count of ``cameras`` (640x360, 10 fps).
+
+    The two runs differ in frame rate as well as in steps and detections, so the costs outside the
+    workers and Triton split into a fixed part and a part per frame. Both fit in one camera worker.
 
     One Triton, Redis and Ray serve both runs (the monolith's null model is loaded beside the ensemble's);
     the cameras' clips are the load tester's cached ones. ``serving`` may export more models into the
@@ -119,9 +143,9 @@ def probe_pipeline(
                 running.triton_server.load_model(model)
         if with_server is not None:
             with_server(running)
-        for design in PROBE_DESIGNS:
+        for design, count in zip(PROBE_DESIGNS, cameras, strict=True):
             models = list(get_design(design).required_models)
-            with simulated_cameras(settings, cameras, seconds=10.0) as simulator:
+            with simulated_cameras(settings, count, seconds=10.0) as simulator:
                 pipeline = pipeline_config(settings, design, simulator.cameras)
                 run = measure_point(
                     pipeline, config, running, warmup_s=warmup_s, duration_s=seconds, models=models

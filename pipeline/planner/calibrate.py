@@ -114,10 +114,10 @@ def _run_step(
 
 def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dict[str, Any]:
     from loadtest.system_probe import probe_pipeline
-    from pipeline.planner.serving_probe import ServingProbe
+    from pipeline.planner.serving_probe import ServingProbe, fit_serving
 
     config = ModelConfig()  # only its tensor shapes reach the null models
-    serving: dict[str, float] = {}
+    samples: list[tuple[float, float]] = []
     holder: list[ServingProbe] = []
 
     def export(repository: Path) -> list[str]:
@@ -125,9 +125,12 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
         return holder[0].names
 
     def measure(running: Any) -> None:
-        serving.update(holder[0].measure(running.triton, so_far["operators"], batches=(1, 2, 4)))
+        samples.extend(holder[0].measure(running.triton, so_far["operators"], batches=(1, 2, 4)))
 
-    single, grouped = probe_pipeline(config, scratch, seconds=3.0, serving=export, with_server=measure)
+    # 20 and 80 fps, 5 s each: the split of the rest into fixed and per-frame needs that spread.
+    single, grouped = probe_pipeline(
+        config, scratch, cameras=(2, 8), seconds=5.0, serving=export, with_server=measure
+    )
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
     extra_steps = grouped.steps - single.steps
     # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
@@ -136,15 +139,34 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     extra_detections = single.detections_per_frame - grouped.detections_per_frame
     per_detection = (single.loop_s_per_frame - grouped.loop_s_per_frame) / extra_detections
     decode = (single.decode_s_per_frame + grouped.decode_s_per_frame) / 2
+    # The runs differ in frame rate: the rest of the machine and the workers' other threads split into a
+    # fixed part (cores) and a part per frame.
+    rest_fixed, rest_per_frame = _fixed_and_per_frame(
+        (single.fps, single.rest_cores), (grouped.fps, grouped.rest_cores)
+    )
+    worker_fixed, worker_per_frame = _fixed_and_per_frame(
+        (single.fps, single.worker_other_cores), (grouped.fps, grouped.worker_other_cores)
+    )
     return {
         "decode_in_worker": max(decode / bare_decode, 0.1) if bare_decode else 1.0,
-        "worker_frame_cpu_s": grouped.loop_s_per_frame,
+        "worker_fixed_cores": worker_fixed,
+        "worker_frame_cpu_s": grouped.loop_s_per_frame + worker_per_frame,
         "worker_detection_cpu_s": max(per_detection, 0.0),
         "client_request_cpu_s": single.client_s_per_request,
         "triton_request_cpu_s": single.triton_s_per_request,
         "triton_step_cpu_s": step_s,
         "triton_cpu_s_per_mb": 0.0,
-        "other_frame_cpu_s": (single.rest_s_per_frame + grouped.rest_s_per_frame) / 2,
-        "other_fixed_cores": 0.0,
-        **serving,
+        "other_frame_cpu_s": rest_per_frame,
+        "other_fixed_cores": rest_fixed,
+        **fit_serving(samples, single.null_execution_s),
     }
+
+
+def _fixed_and_per_frame(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """(fixed cores, core-seconds per frame) of the line through two (fps, cores) readings, both >= 0."""
+    (fps_a, cores_a), (fps_b, cores_b) = sorted((a, b))
+    if fps_b - fps_a < 1.0:
+        return 0.0, max(cores_a + cores_b, 0.0) / max(fps_a + fps_b, 1e-9)
+    per_frame = max((cores_b - cores_a) / (fps_b - fps_a), 0.0)
+    fixed = max(cores_a - per_frame * fps_a, 0.0)
+    return fixed, per_frame

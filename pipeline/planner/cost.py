@@ -135,6 +135,8 @@ class Route:
     served: str
     share: float
     steps: tuple[str, ...]
+    parallel: tuple[str, ...] = ()
+    """The steps Triton's ensemble scheduler runs at the same time (a group design's members)."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ def design_cost(
             models[MERGE_MODEL] = merge_cost(MERGE_MODEL, config.head.max_detections, len(members))
             steps.append(MERGE_MODEL)
         served = "specialists_groups" if prefix == "specialist" else "shared_groups"
-        routes.append(Route(served, 1.0, tuple(steps)))
+        parallel = tuple(name for name, _ in members) if len(members) > 1 else ()
+        routes.append(Route(served, 1.0, tuple(steps), parallel))
     return DesignCost(design=design, routes=tuple(routes), models=models)
 
 

@@ -77,6 +77,11 @@ class HardwareProfile(BaseModel):
     client_request_cpu_s: float = Field(
         3e-4, ge=0, description="Worker CPU of one request (Triton client threads, shared-memory copies)."
     )
+    worker_fixed_cores: float = Field(
+        0.0,
+        ge=0,
+        description="Cores one camera worker process uses beside its frame threads (Ray runtime, status).",
+    )
     worker_frame_cpu_s: float = Field(
         5e-4, ge=0, description="Worker loop CPU per inferred frame (routing, batching, results), no boxes."
     )

@@ -8,8 +8,9 @@ The model follows the pipeline as it runs (``docs/planner.md`` states it with th
 * **Batches.** Cameras fill camera workers of ``cameras_per_worker`` in order. Each worker batches per
   served model: a request closes after ``window_s`` or at the batch target, the largest batch whose
   service time (transport, every ensemble step, slowed by the CPU the rest of the pipeline takes) fits half
-  the latency budget. Below saturation a request carries the frames that arrive in one window; once the
-  offered load is more than that batch can carry, frames queue and requests run at the target.
+  the latency budget. A request carries the frames that arrive in one window, at most the target, below
+  saturation and past it alike: the batcher sends whenever a request in flight returns, so queued frames
+  go out in more requests rather than fuller ones (as the load tests measure).
 * **Costs per frame.** Every stage is a CPU cost: decode (per camera frame, paid even for frames dropped
   later), the worker's loop (per frame and per detection kept), the Triton client and server per request
   (and per ensemble step), inference (each model step at its batch, ``torch threads x latency / batch``)
@@ -227,8 +228,18 @@ class _DesignModel:
         return server + hw.triton_cpu_s_per_mb * batch * self.frame_mb
 
     def route_service_s(self, route: Route, batch: float, serving: _Serving) -> float:
-        """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended."""
-        steps = sum(self.step_latency_s(step, batch, serving) for step in route.steps)
+        """Seconds from sending a request of ``batch`` frames on ``route`` to its answer, uncontended.
+
+        Sequential steps add up. Triton's ensemble scheduler starts the parallel members together: their
+        hand-offs overlap, and their layers share the cores (never faster than the slowest member alone).
+        """
+        sequential = [step for step in route.steps if step not in route.parallel]
+        steps = sum(self.step_latency_s(step, batch, serving) for step in sequential)
+        if route.parallel:
+            hw = self.hardware
+            layers = [self.step_core_s(step, batch, serving) for step in route.parallel]
+            sharing = min(len(layers), max(hw.usable_cores / serving.threads, 1.0))
+            steps += hw.serving_fixed_s + hw.serving_scale * max(max(layers), sum(layers) / sharing)
         return self.hardware.client_request_cpu_s + self.server_request_s(route, batch) + steps
 
     def batch_target(self, route: Route, slowdown: float, serving: _Serving) -> float:
@@ -247,13 +258,13 @@ class _DesignModel:
         full, rest = divmod(cameras, per)
         return [per] * full + ([rest] if rest else [])
 
-    def request_batches(
-        self, cameras: int, slowdown: float, serving: _Serving, *, queued: bool
-    ) -> dict[str, float]:
-        """Frames per request of each route: one window's arrivals per worker, or the target if queued.
+    def request_batches(self, cameras: int, slowdown: float, serving: _Serving) -> dict[str, float]:
+        """Frames per request of each route: one window's arrivals per worker, at most the target.
 
-        The batch of a route is the frame-weighted harmonic mean over workers (what sets requests per
-        frame).
+        Overloaded or not: the batcher sends as soon as one of its requests in flight comes back, so a
+        request carries what arrived since the last one, not a full target (the load tests measured 3-6
+        frames a request at and past saturation where the targets were 10-13). The batch of a route is
+        the frame-weighted harmonic mean over workers (what sets requests per frame).
         """
         batches: dict[str, float] = {}
         groups = self.workers(cameras)
@@ -262,10 +273,7 @@ class _DesignModel:
             target = self.batch_target(route, slowdown, serving)
             requests_per_frame = 0.0
             for members in groups:
-                if queued:
-                    batch = target
-                else:
-                    batch = min(target, 1.0 + members * fps * route.share * self.settings.window_s)
+                batch = min(target, 1.0 + members * fps * route.share * self.settings.window_s)
                 requests_per_frame += (members / cameras) / batch
             batches[route.served] = 1.0 / requests_per_frame
         return batches
@@ -288,7 +296,10 @@ class _DesignModel:
         source_fps = self.settings.source_fps or self.settings.fps
         decode_per_camera = source_fps * hw.decode_s(width, height)
         decode_ms = 1e3 * cameras * decode_per_camera / max(achieved, 1e-9)
-        worker_ms = 1e3 * (hw.worker_frame_cpu_s + self.detections * hw.worker_detection_cpu_s)
+        worker_fixed_ms = 1e3 * len(self.workers(cameras)) * hw.worker_fixed_cores / max(achieved, 1e-9)
+        worker_ms = worker_fixed_ms + 1e3 * (
+            hw.worker_frame_cpu_s + self.detections * hw.worker_detection_cpu_s
+        )
         rest_ms = 1e3 * (hw.other_frame_cpu_s + hw.other_fixed_cores / max(achieved, 1e-9))
         on_gpu = hw.device_kind == "cuda"
         stages = StageCosts(
@@ -307,7 +318,7 @@ class _DesignModel:
         probe = max(cameras * self.settings.fps, 1.0)
         stages, inference, _ = self.costs(cameras, batches, serving, probe)
         decode_cores = stages.decode * probe / 1e3
-        fixed_cores = hw.other_fixed_cores
+        fixed_cores = hw.other_fixed_cores + len(self.workers(cameras)) * hw.worker_fixed_cores
         per_frame_s = (stages.total - stages.decode) / 1e3 - fixed_cores / probe
         free = hw.usable_cores - decode_cores - fixed_cores
         limits = {"cpu": max(free, 0.0) / max(per_frame_s, 1e-9)}
@@ -344,11 +355,9 @@ class _DesignModel:
         achieved, binding = offered, "none"
         batches: dict[str, float] = {}
         for _ in range(_FIXED_POINT_ROUNDS):
-            batches = self.request_batches(cameras, slowdown, serving, queued=queued)
+            batches = self.request_batches(cameras, slowdown, serving)
             capacity, limit = self.capacity(cameras, batches, serving)
-            if capacity < offered and not queued:
-                queued = True  # frames wait, so requests fill to the target
-                continue
+            queued = capacity < offered  # frames wait for a free request (latency)
             achieved = min(offered, capacity)
             binding = limit if capacity < offered else "none"
             new_slowdown = self.slowdown(cameras, achieved, batches, serving)

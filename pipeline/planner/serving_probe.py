@@ -1,13 +1,12 @@
-"""How a model runs inside Triton against the operator model: a probe with sampled networks.
+"""How a model runs inside Triton against the operator model: a check with sampled networks.
 
-A network scripted and timed in-process is not what Triton runs: the python backend's stub calls a
-``torch.jit.load``-ed module on tensors it receives over shared memory, once per (dynamic) batch, with its
-own allocator and caches. This probe exports a few :class:`~pipeline.planner.operators.ProbeNet` networks
-(sampled widths, never a model config) into a Triton repository exactly as the exporter does, serves them
-with this machine's CPU plan, and reads Triton's own compute time per execution at several batches. A
-least-squares line ``served = scale * predicted + fixed`` turns the operator model's prediction of any
-layer stack into the time of a Triton execution. The calibration serves them from the same Triton as its
-pipeline probe (:mod:`loadtest.system_probe`), so the server starts once.
+The python backend's stub calls a ``torch.jit.load``-ed module on tensors it receives over shared memory,
+once per (dynamic) batch. A Triton execution is charged the operator model's prediction of its layers plus
+a fixed hand-off: the compute time of an execution of a null model, which the pipeline probe
+(:mod:`loadtest.system_probe`) measures in the same server. This probe exports a few
+:class:`~pipeline.planner.operators.ProbeNet` networks (sampled widths, never a model config) exactly as
+the exporter does, serves them with this machine's CPU plan, and compares Triton's own compute time per
+execution at several batches with that charge: the profile records the error (``serving_rms_error``).
 """
 
 from __future__ import annotations
@@ -71,9 +70,9 @@ class ServingProbe:
         *,
         batches: tuple[int, ...] = (1, 2, 4, 8),
         reps: int = 4,
-    ) -> dict[str, float]:
-        """``serving_scale``, ``serving_fixed_s`` and ``serving_rms_error`` from Triton's compute time."""
-        predicted, served = [], []
+    ) -> list[tuple[float, float]]:
+        """(operator model's prediction, Triton's compute time) of one execution, per net and batch."""
+        samples = []
         for name, (net, size) in zip(self.names, self.nets, strict=True):
             for batch in batches:
                 frames = np.random.default_rng(batch).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
@@ -84,13 +83,25 @@ class ServingProbe:
                     client.infer(name, frames)
                 after = client.statistics(name)
                 executions = max(after.execution_count - before.execution_count, 1)
-                served.append((after.compute_infer_ns - before.compute_infer_ns) / executions / 1e9)
-                predicted.append(model.call_s + predicted_layers_s(model, net, torch.from_numpy(frames)))
-        x, y = np.asarray(predicted), np.asarray(served)
-        scale, fixed = np.polyfit(x, y, 1)
-        scale, fixed = max(float(scale), 0.5), max(float(fixed), 0.0)
-        rms = float(np.sqrt(np.mean(((scale * x + fixed - y) / y) ** 2)))
-        logger.info(
-            "Triton executions: %.2f x predicted + %.1f ms (rms %.0f%%)", scale, fixed * 1e3, 100 * rms
-        )
-        return {"serving_scale": scale, "serving_fixed_s": fixed, "serving_rms_error": rms}
+                served = (after.compute_infer_ns - before.compute_infer_ns) / executions / 1e9
+                predicted = model.call_s + predicted_layers_s(model, net, torch.from_numpy(frames))
+                samples.append((predicted, served))
+        return samples
+
+
+def fit_serving(samples: list[tuple[float, float]], fixed_s: float) -> dict[str, float]:
+    """``serving_scale``, ``serving_fixed_s`` and ``serving_rms_error`` of ``served = predicted + fixed``.
+
+    ``fixed_s`` is what an execution of a model that computes nothing takes in the same server (the
+    stub's hand-off, measured by the pipeline probe). The layers are charged what the operator model
+    predicts, unscaled: Triton runs the same TorchScript at the same threads. A slope fitted on a few
+    probe networks swung from 0.6 to 1.6 between calibrations of one machine (38-48% rms), so the probe
+    networks are a check here, and their error is reported, not fitted away.
+    """
+    x = np.asarray([p for p, _ in samples])
+    y = np.asarray([s for _, s in samples])
+    rms = float(np.sqrt(np.mean(((x + fixed_s - y) / y) ** 2)))
+    logger.info(
+        "Triton executions: predicted + %.2f ms, probe networks within %.0f%% rms", fixed_s * 1e3, 100 * rms
+    )
+    return {"serving_scale": 1.0, "serving_fixed_s": fixed_s, "serving_rms_error": rms}

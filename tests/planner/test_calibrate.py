@@ -36,11 +36,14 @@ def test_null_repository_serves_design_io_with_null_shims(tmp_path: Path) -> Non
 def test_probe_pipeline_measures_every_stage_on_real_services(tmp_path: Path) -> None:
     from loadtest.system_probe import probe_pipeline
 
-    single, grouped = probe_pipeline(ModelConfig(), tmp_path, cameras=4, seconds=2.0, warmup_s=2.0)
+    single, grouped = probe_pipeline(ModelConfig(), tmp_path, cameras=(2, 4), seconds=2.0, warmup_s=2.0)
     for probe in (single, grouped):
         assert probe.frames > 0 and probe.requests > 0
         assert probe.decode_s_per_frame > 0 and probe.loop_s_per_frame > 0
         assert probe.triton_s_per_request > 0 and probe.client_s_per_request > 0
+        assert probe.null_execution_s > 0 and probe.fps > 0
+    # Twice the cameras, about twice the frames (both runs keep up at 10 fps a camera).
+    assert grouped.fps > 1.5 * single.fps
     assert (single.steps, grouped.steps) == (1, 5)
     assert (single.detections_per_frame, grouped.detections_per_frame) == (
         ModelConfig().head.max_detections,
@@ -53,7 +56,7 @@ def test_probe_pipeline_measures_every_stage_on_real_services(tmp_path: Path) ->
 @pytest.mark.timeout(300)
 def test_serving_probe_fits_a_line_on_real_triton(tmp_path: Path) -> None:
     from pipeline.planner.operators import OperatorModel
-    from pipeline.planner.serving_probe import ServingProbe
+    from pipeline.planner.serving_probe import ServingProbe, fit_serving
     from pipeline.serving.client import TritonClient
     from pipeline.serving.launcher import TritonServer
 
@@ -62,6 +65,26 @@ def test_serving_probe_fits_a_line_on_real_triton(tmp_path: Path) -> None:
         TritonServer(tmp_path / "repo", models=probe.names, run_dir=tmp_path / "run") as server,
         TritonClient(server.grpc_url) as client,
     ):
-        figures = probe.measure(client, OperatorModel(), batches=(1, 4), reps=2)
-    assert figures["serving_scale"] >= 0.5 and figures["serving_fixed_s"] >= 0
+        samples = probe.measure(client, OperatorModel(), batches=(1, 4), reps=2)
+    assert len(samples) == 2 and all(predicted > 0 and served > 0 for predicted, served in samples)
+    figures = fit_serving(samples, fixed_s=0.001)
+    assert figures["serving_scale"] == 1.0 and figures["serving_fixed_s"] == 0.001
     assert figures["serving_rms_error"] >= 0
+
+
+def test_fit_serving_charges_the_null_hand_off_and_reports_the_error() -> None:
+    from pipeline.planner.serving_probe import fit_serving
+
+    exact = fit_serving([(x, x + 0.002) for x in (0.001, 0.004, 0.01)], fixed_s=0.002)
+    assert exact["serving_rms_error"] == pytest.approx(0.0, abs=1e-9)
+    slower = fit_serving([(x, 2 * x + 0.002) for x in (0.001, 0.004, 0.01)], fixed_s=0.002)
+    assert slower["serving_scale"] == 1.0 and slower["serving_rms_error"] > 0.2
+
+
+def test_fixed_and_per_frame_splits_two_readings() -> None:
+    from pipeline.planner.calibrate import _fixed_and_per_frame
+
+    fixed, per_frame = _fixed_and_per_frame((80.0, 0.05 + 80 * 0.001), (40.0, 0.05 + 40 * 0.001))
+    assert fixed == pytest.approx(0.05) and per_frame == pytest.approx(0.001)
+    # Equal rates cannot split: everything is per frame.
+    assert _fixed_and_per_frame((40.0, 0.2), (40.0, 0.2)) == (0.0, pytest.approx(0.005))

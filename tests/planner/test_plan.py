@@ -95,3 +95,30 @@ def test_plan_latency_target_lowers_max_cameras(model_config: ModelConfig, hardw
     assert tight.max_cameras <= free.max_cameras
     assert free.weight_mb > 0 and free.memory_mb >= free.weight_mb
     assert free.recommendation.startswith("monolith")
+
+
+def test_requests_past_saturation_carry_one_window_not_the_target(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    # The batcher sends whenever a request returns, so overload brings more requests, not fuller ones.
+    cost = design_cost("monolith", model_config)
+    settings = PlanSettings(fps=10, cameras_per_worker=8)
+    overloaded = operating_point(cost, hardware, model_config, 64, settings)
+    assert overloaded.binding != "none"
+    assert overloaded.batches["monolith"] <= 1 + 8 * 10 * settings.window_s + 1e-9
+
+
+def test_group_members_run_side_by_side_in_the_ensemble(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from dataclasses import replace
+
+    from pipeline.planner.plan import _DesignModel, _Serving
+
+    cost = design_cost("specialists-groups", model_config)
+    model = _DesignModel(cost, hardware, model_config, PlanSettings())
+    route = cost.routes[0]
+    serving = _Serving(instances=2, threads=1)
+    together = model.route_service_s(route, 4, serving)
+    one_by_one = model.route_service_s(replace(route, parallel=()), 4, serving)
+    assert len(route.parallel) == 3 and together < one_by_one
