@@ -46,7 +46,6 @@ class PipelineProbe:
     loop_s_per_frame: float
     client_s_per_request: float
     triton_s_per_request: float
-    rest_s_per_frame: float
     detections_per_frame: int
     fps: float
     """Frames inferred per second in the window."""
@@ -103,7 +102,6 @@ def _probe(run: PointRun, design: str, steps: int, detections: int) -> PipelineP
         loop_s_per_frame=run.worker_cpu.get("loop", 0.0) / frames,
         client_s_per_request=run.worker_cpu.get("transport", 0.0) / requests,
         triton_s_per_request=triton / requests,
-        rest_s_per_frame=max(machine - workers - triton, 0.0) / frames,
         detections_per_frame=detections,
         fps=run.inferred / window,
         rest_cores=max(machine - workers - triton, 0.0) / window,

@@ -218,8 +218,11 @@ class _DesignModel:
         The line's fixed part is the stub's hand-off, mostly waiting rather than computing, so it
         lengthens service times (and so shrinks the batcher's targets) without costing CPU.
         """
-        hw = self.hardware
-        return hw.serving_scale * self.step_core_s(model, batch, serving) + hw.serving_fixed_s
+        return self._served_s(self.step_core_s(model, batch, serving))
+
+    def _served_s(self, layers_s: float) -> float:
+        """Wall seconds of a Triton execution whose layers take ``layers_s``: the hand-off added."""
+        return self.hardware.serving_scale * layers_s + self.hardware.serving_fixed_s
 
     def server_request_s(self, route: Route, batch: float) -> float:
         """Triton CPU of one request of ``batch`` frames on ``route``: the request, each further step."""
@@ -236,10 +239,9 @@ class _DesignModel:
         sequential = [step for step in route.steps if step not in route.parallel]
         steps = sum(self.step_latency_s(step, batch, serving) for step in sequential)
         if route.parallel:
-            hw = self.hardware
             layers = [self.step_core_s(step, batch, serving) for step in route.parallel]
-            sharing = min(len(layers), max(hw.usable_cores / serving.threads, 1.0))
-            steps += hw.serving_fixed_s + hw.serving_scale * max(max(layers), sum(layers) / sharing)
+            sharing = min(len(layers), max(self.hardware.usable_cores / serving.threads, 1.0))
+            steps += self._served_s(max(max(layers), sum(layers) / sharing))
         return self.hardware.client_request_cpu_s + self.server_request_s(route, batch) + steps
 
     def batch_target(self, route: Route, slowdown: float, serving: _Serving) -> float:
