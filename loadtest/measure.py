@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from loadtest.resources import ResourceSampler, driver_pids, with_children
+from pipeline.batching.batcher import ModelPacing
 from pipeline.config import PipelineConfig
 from pipeline.errors import InferenceError
 from pipeline.models.model_config import ModelConfig
@@ -50,11 +51,21 @@ class PointRun:
     cpu_seconds: dict[str, float]
     camera_fps: dict[str, float]
     discarded: int
-    service_ms: dict[str, float]
-    """Each model's estimated service time of one batch at the end of the window (the workers' batchers)."""
+    pacing: dict[str, list[ModelPacing]]
+    """Each model's batch target, requests allowed in flight and service estimate at the end of the window,
+    one entry per worker (what the batchers had settled on under this load)."""
     worker_cpu: dict[str, float]
     """CPU seconds of the camera workers in the window: the whole processes, and their reader (decode),
     loop and Triton client threads, from the workers' own per-thread accounting."""
+
+    @property
+    def service_ms(self) -> dict[str, float]:
+        """The slowest worker's estimated service time of one batch, per model (models measured only)."""
+        return {
+            model: max(estimates)
+            for model, workers in self.pacing.items()
+            if (estimates := [w.service_ms_per_batch for w in workers if w.service_ms_per_batch is not None])
+        }
 
 
 def model_stats(client: TritonClient, models: list[str]) -> dict[str, ModelStatistics]:
@@ -143,14 +154,13 @@ class _Reading:
         )
 
 
-def _service_ms(status: FleetStatus) -> dict[str, float]:
-    """The slowest worker's estimated service time of one batch, per model."""
-    service: dict[str, float] = {}
+def _pacing(status: FleetStatus) -> dict[str, list[ModelPacing]]:
+    """Every worker's pacing, per model."""
+    paced: dict[str, list[ModelPacing]] = {}
     for worker in status.live_workers():
         for model, pacing in worker.batcher.pacing.items():
-            if pacing.service_ms_per_batch is not None:
-                service[model] = max(service.get(model, 0.0), pacing.service_ms_per_batch)
-    return service
+            paced.setdefault(model, []).append(pacing)
+    return paced
 
 
 def _all_flowing(status: FleetStatus, cameras: int) -> bool:
@@ -255,6 +265,6 @@ def measure_point(
         cpu_seconds=usage.cpu_seconds,
         camera_fps=camera_fps,
         discarded=sum(c.window_discarded for c in settled.cameras),
-        service_ms=_service_ms(settled),
+        pacing=_pacing(after_status),
         worker_cpu={k: after.worker_cpu[k] - before.worker_cpu.get(k, 0.0) for k in after.worker_cpu},
     )

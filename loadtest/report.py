@@ -8,6 +8,7 @@ ratios, skipped camera counts) go to ``details.json`` beside the report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -170,6 +171,10 @@ def details(outcome: LoadTestOutcome) -> dict[str, Any]:
                         "decoded": r.decoded,
                         "inferred": r.inferred,
                         "batch_sizes": r.batch_sizes,
+                        "pacing": {
+                            model: [dataclasses.asdict(worker) for worker in workers]
+                            for model, workers in r.pacing.items()
+                        },
                         "cpu_seconds": r.cpu_seconds,
                     }
                     for r in s.runs

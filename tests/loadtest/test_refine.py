@@ -28,7 +28,7 @@ def _run(cameras: int, meets: bool) -> PointRun:
         cpu_seconds={},
         camera_fps={},
         discarded=0,
-        service_ms={},
+        pacing={},
         worker_cpu={},
     )
 
