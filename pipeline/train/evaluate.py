@@ -5,9 +5,11 @@ Ground truth and detections are converted to COCO dictionaries in memory; every 
 
 Intervals are a percentile bootstrap over evaluation frames: the frames are resampled with replacement
 (within each condition, so every resample keeps the mix), mAP is recomputed on each resample, and the 2.5th
-and 97.5th percentiles bound the 95% interval. Designs are compared on the *same* resamples, so the interval
-of a difference accounts for frames that are hard for every design; a difference whose interval excludes
-zero is called significant.
+and 97.5th percentiles bound the 95% interval. A resample is evaluated from matches computed once
+(:class:`~pipeline.train.matches.FrameMatches`, the same figures as COCO's), so 200 resamples of 3,000
+frames take seconds rather than a COCO evaluation each. Designs are compared on the *same* resamples, so
+the interval of a difference accounts for frames that are hard for every design; a difference whose
+interval excludes zero is called significant.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from faster_coco_eval import COCO, COCOeval_faster
 
 from pipeline.models.classes import CLASS_NAMES, CONDITIONS, GROUPS, class_ids
 from pipeline.models.model_config import ModelConfig
+from pipeline.train.matches import FrameMatches, frame_counts
 from pipeline.train.predict import DesignPredictor
 from pipeline.train.samples import Sample, resize_sample
 
@@ -117,18 +120,32 @@ def _map50(
     return None if value < 0 else value
 
 
-def _figures(
-    samples: Sequence[Sample], detections: Sequence[DetectionArray], order: Sequence[int] | None = None
-) -> dict[str, float | None]:
-    """mAP@0.5 overall (``all``), per condition and per group, of the frames in ``order``."""
-    gt, dt = _to_coco(samples, detections, order)
-    chosen = list(range(len(samples))) if order is None else list(order)
+def _figures(samples: Sequence[Sample], detections: Sequence[DetectionArray]) -> dict[str, float | None]:
+    """mAP@0.5 overall (``all``), per condition and per group, by faster-coco-eval."""
+    gt, dt = _to_coco(samples, detections)
     figures: dict[str, float | None] = {"all": _map50(gt, dt)}
     for condition in CONDITIONS:
-        ids = [i for i, index in enumerate(chosen, start=1) if samples[index].condition == condition]
+        ids = [i for i, sample in enumerate(samples, start=1) if sample.condition == condition]
         figures[condition] = _map50(gt, dt, image_ids=ids)
     for group in GROUPS:
         figures[group] = _map50(gt, dt, cat_ids=[i + 1 for i in class_ids(group)])
+    return figures
+
+
+def _resampled_figures(
+    matches: FrameMatches, in_condition: Mapping[str, npt.NDArray[np.float64]], order: Sequence[int]
+) -> dict[str, float | None]:
+    """The figures of :func:`_figures` on the frames of a resampled ``order``.
+
+    ``in_condition`` holds, per condition, 1 for each frame of that condition and 0 for the others.
+    """
+    counts = frame_counts(order, matches.frames)
+    figures: dict[str, float | None] = {"all": matches.map50(counts)}
+    for condition, mask in in_condition.items():
+        chosen = counts * mask
+        figures[condition] = matches.map50(chosen) if chosen.any() else None
+    for group in GROUPS:
+        figures[group] = matches.map50(counts, class_ids(group))
     return figures
 
 
@@ -165,8 +182,13 @@ def accuracy_of(
     """
     point = _figures(samples, detections)
     draws: dict[str, list[float]] = {}
+    matches = FrameMatches(samples, detections)
+    in_condition = {
+        condition: np.array([s.condition == condition for s in samples], dtype=np.float64)
+        for condition in CONDITIONS
+    }
     for order in orders:
-        for key, value in _figures(samples, detections, order).items():
+        for key, value in _resampled_figures(matches, in_condition, order).items():
             if value is not None:
                 draws.setdefault(key, []).append(value)
     return DesignAccuracy(
@@ -206,10 +228,10 @@ def compare_designs(
     """Every pair of designs' overall mAP difference on the same bootstrap resamples."""
     point = {name: _figures(samples, rows)["all"] for name, rows in detections.items()}
     draws: dict[str, list[float]] = {name: [] for name in detections}
-    for order in orders:
-        for name, rows in detections.items():
-            gt, dt = _to_coco(samples, rows, order)
-            draws[name].append(_map50(gt, dt) or 0.0)
+    for name, rows in detections.items():
+        matches = FrameMatches(samples, rows)
+        for order in orders:
+            draws[name].append(matches.map50(frame_counts(order, len(samples))) or 0.0)
     names = list(detections)
     differences = []
     for i, a in enumerate(names):
