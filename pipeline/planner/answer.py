@@ -359,10 +359,15 @@ def _accuracy_section(answer: Answer) -> Section:
         (p.design, *(_interval_text(*accuracy.figure(p.design, key)) for key in keys)) for p in answer.plans
     ]
     meta = accuracy.meta
+    per_condition = meta.get("frames_per_condition")
+    split = (
+        ", ".join(f"{count:,} {condition}" for condition, count in per_condition.items())
+        if isinstance(per_condition, dict)
+        else "?"
+    )
     paragraphs = [
         f"mAP@0.5 with bootstrap 95% intervals over {meta.get('frames', '?')} evaluation frames "
-        f"({meta.get('frames_per_condition', {})} per condition, {meta.get('bootstrap_resamples', '?')} "
-        "resamples)."
+        f"({split}; {meta.get('bootstrap_resamples', '?')} resamples, drawn within each condition)."
     ]
     paragraphs += [_difference_text(d) for d in accuracy.differences]
     return Section(
