@@ -361,7 +361,10 @@ def _accuracy_section(answer: Answer) -> Section:
     meta = accuracy.meta
     per_condition = meta.get("frames_per_condition")
     split = (
-        ", ".join(f"{count:,} {condition}" for condition, count in per_condition.items())
+        ", ".join(
+            f"{count:,} {condition}" if isinstance(count, int) else f"{count} {condition}"
+            for condition, count in per_condition.items()
+        )
         if isinstance(per_condition, dict)
         else "?"
     )

@@ -57,3 +57,7 @@ def test_loadtest_quick_writes_plots_and_knee_table(quick_report: Path) -> None:
     assert "## Conclusion" in markdown
     details = json.loads((quick_report / "details.json").read_text())
     assert details["designs"]["monolith"]["inference_batch1_fps"] > 0
+    # Every measured point records each worker's pacing of the model it served.
+    for point in details["designs"]["monolith"]["points"]:
+        workers = point["pacing"]["monolith"]
+        assert workers and all(w["batch_target"] >= 1 and w["in_flight_limit"] >= 1 for w in workers)
