@@ -182,15 +182,16 @@ def accuracy_of(
     """
     point = _figures(samples, detections)
     draws: dict[str, list[float]] = {}
-    matches = FrameMatches(samples, detections)
-    in_condition = {
-        condition: np.array([s.condition == condition for s in samples], dtype=np.float64)
-        for condition in CONDITIONS
-    }
-    for order in orders:
-        for key, value in _resampled_figures(matches, in_condition, order).items():
-            if value is not None:
-                draws.setdefault(key, []).append(value)
+    if orders:
+        matches = FrameMatches(samples, detections)
+        in_condition = {
+            condition: np.array([s.condition == condition for s in samples], dtype=np.float64)
+            for condition in CONDITIONS
+        }
+        for order in orders:
+            for key, value in _resampled_figures(matches, in_condition, order).items():
+                if value is not None:
+                    draws.setdefault(key, []).append(value)
     return DesignAccuracy(
         design,
         len(samples),
@@ -226,7 +227,7 @@ def compare_designs(
     orders: Sequence[Sequence[int]],
 ) -> list[Difference]:
     """Every pair of designs' overall mAP difference on the same bootstrap resamples."""
-    point = {name: _figures(samples, rows)["all"] for name, rows in detections.items()}
+    point = {name: _map50(*_to_coco(samples, rows)) for name, rows in detections.items()}
     draws: dict[str, list[float]] = {name: [] for name in detections}
     for name, rows in detections.items():
         matches = FrameMatches(samples, rows)

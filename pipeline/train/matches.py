@@ -54,17 +54,16 @@ def _iou(detections: npt.NDArray[np.float64], boxes: npt.NDArray[np.float64]) ->
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def _match(scores: npt.NDArray[np.float64], iou: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """COCO's greedy matching of one frame and class: which detections (by descending score) matched."""
-    order = np.argsort(-scores, kind="mergesort")
+def _match(iou: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """COCO's greedy matching of one frame and class, detections (rows of ``iou``) in descending score."""
     taken = np.zeros(iou.shape[1], dtype=bool)
-    matched = np.zeros(len(scores), dtype=bool)
-    for rank, d in enumerate(order):
+    matched = np.zeros(iou.shape[0], dtype=bool)
+    for d in range(iou.shape[0]):
         candidates = np.where(taken, -1.0, iou[d])
         best = int(np.argmax(candidates)) if len(candidates) else -1
         if best >= 0 and candidates[best] >= IOU_THRESHOLD:
             taken[best] = True
-            matched[rank] = True
+            matched[d] = True
     return matched
 
 
@@ -85,10 +84,10 @@ class FrameMatches:
                 if not len(mine):
                     continue
                 mine = mine[np.argsort(-mine[:, 4], kind="mergesort")][:MAX_DETECTIONS]
-                matched = _match(mine[:, 4], _iou(mine[:, :4], boxes))
+                matched = _match(_iou(mine[:, :4], boxes))
                 frames, scores, hits = per_class.setdefault(class_id, ([], [], []))
                 frames.extend([index] * len(mine))
-                scores.extend(mine[:, 4].tolist())  # already in descending order, as _match returns
+                scores.extend(mine[:, 4].tolist())
                 hits.extend(matched.tolist())
         self._classes: dict[int, _ClassMatches] = {}
         for class_id in range(len(CLASS_NAMES)):
