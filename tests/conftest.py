@@ -84,6 +84,28 @@ class TritonPythonModel:
         return responses
 """
 
+PACED_FIXED_S = 0.02
+PACED_PER_FRAME_S = 0.005
+
+# Takes a known time per execution (a fixed part and a part per frame), to check service-time fits.
+_PACED_MODEL = f"""\
+import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            images = pb_utils.get_input_tensor_by_name(request, "IMAGES").as_numpy()
+            time.sleep({PACED_FIXED_S} + {PACED_PER_FRAME_S} * len(images))
+            out = np.zeros((len(images), {TINY_K}, 6), np.float32)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("DETECTIONS", out)]))
+        return responses
+"""
+
 _BROKEN_MODEL = """\
 class TritonPythonModel:
     def initialize(self, args):
@@ -134,9 +156,11 @@ def pipeline_redis() -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture(scope="session")
 def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A repository with ``tiny`` (fast, deterministic) and ``broken`` (raises in ``initialize``)."""
+    """A repository with ``tiny`` (fast, deterministic), ``paced`` (a known time per execution, not loaded
+    at start) and ``broken`` (raises in ``initialize``)."""
     repository = tmp_path_factory.mktemp("tiny_models")
     write_python_model(repository, "tiny", _TINY_MODEL)
+    write_python_model(repository, "paced", _PACED_MODEL)
     write_python_model(repository, "broken", _BROKEN_MODEL)
     return repository
 

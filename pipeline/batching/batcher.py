@@ -1,16 +1,22 @@
 """Batch frames per Triton model across all streams, sized and paced by a latency budget.
 
 A frame the scheduler routed to model M waits in M's queue until a request of M goes out. Two rules,
-both driven by what the batcher measures (the service time of M's requests, send to answer):
+both driven by M's service time, ``t(b) = fixed + per_frame * b`` (:mod:`pipeline.batching.service_time`):
 
 - **Batch size** (Nexus's rule): the largest batch whose estimated service time fits half the budget.
   A frame may wait for one batch in service before its own batch starts, so waiting plus service stay
-  within the budget. The service time of M is fitted as ``t(b) = fixed + per_frame * b`` over its recent
-  requests (:class:`ServiceTimeModel`).
+  within the budget.
 - **Requests in flight** (AIMD): M starts with one request in flight; each answer that did not queue at the
   server (within twice its estimated service time) allows one more, up to ``max_in_flight``; one that
   queued halves the allowance. More requests in flight than the servers run at once would only wait there,
   and every frame behind them with it.
+
+The service time is the server's own execution time per batch size where the caller passes
+``server_service`` (Triton's statistics: no queueing in it), else the fastest recent round trips. Round
+trips alone let other workers' requests, queued ahead of ours at a shared server, pass for cost: batches
+shrank as the server got busier, and smaller batches made it busier still. With the server's line, an
+answer counts as queued when it took over twice that line plus the least any of this worker's round trips
+took beyond it (the transport, which no batch size changes).
 
 While M is behind (its queue holds more than the next requests can take) the oldest queued frame of the
 arriving frame's stream is dropped first, else the oldest frame of M: a live camera wants its newest frame.
@@ -23,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,12 +39,15 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.batching.service_time import ServiceLine, ServiceTimeModel
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Submit = Callable[[str, npt.NDArray[np.uint8]], "Future[npt.NDArray[np.float32]]"]
+ServerService = Callable[[str], ServiceLine | None]
+"""The server's own service line of a model (no queueing in it), or None where it has none yet."""
 
-_SAMPLES = 64  # answers the service-time fit looks back over
 _QUEUED = 2.0  # an answer this many times its estimated service time waited about one service at the server
 
 
@@ -79,11 +87,14 @@ class ModelPacing:
         batch_target: Frames per request (the largest batch whose service time fits half the budget).
         in_flight_limit: Requests allowed in flight (AIMD).
         service_ms_per_batch: Estimated service time of a ``batch_target`` request, ms (None: not measured).
+        service_source: ``server`` (Triton's execution times), ``round trip`` (this worker's answers), or
+            empty when not measured.
     """
 
     batch_target: int
     in_flight_limit: int
     service_ms_per_batch: float | None
+    service_source: str = ""
 
 
 @dataclass
@@ -109,68 +120,6 @@ class BatcherStats:
     last_error: str = ""
 
 
-class ServiceTimeModel:
-    """Service time of one model's requests, ``t(b) = fixed + per_frame * b``, from recent answers.
-
-    A round trip is service plus whatever the request waited in the server's queue (other workers' requests,
-    or more of this worker's in flight than the server has instances). The fit goes through the fastest
-    recent answer of each batch size, the lower envelope, so queueing does not pass for cost: if it did,
-    a busy server would shrink the batches, and smaller batches would make it busier still.
-    """
-
-    def __init__(self, samples: int = _SAMPLES) -> None:
-        """Keep the last ``samples`` answers."""
-        self._samples: deque[tuple[int, float]] = deque(maxlen=samples)
-        self._fit: tuple[float, float] | None = None
-
-    def observe(self, batch: int, seconds: float) -> None:
-        """Record one answered request of ``batch`` frames that took ``seconds`` from send to answer."""
-        self._samples.append((batch, seconds))
-        self._fit = self._envelope_fit()
-
-    def coefficients(self) -> tuple[float, float] | None:
-        """``(fixed, per_frame)`` seconds; None before the first answer.
-
-        With one batch size seen, all the time is charged per frame (no fixed part): the estimate of a
-        smaller batch is then optimistic, of a larger batch exact for compute-bound models.
-        """
-        return self._fit
-
-    def _envelope_fit(self) -> tuple[float, float] | None:
-        fastest: dict[int, float] = {}
-        for batch, seconds in self._samples:
-            if seconds < fastest.get(batch, math.inf):
-                fastest[batch] = seconds
-        if not fastest:
-            return None
-        n = len(fastest)
-        sum_b = float(sum(fastest))
-        sum_t = sum(fastest.values())
-        if n == 1:
-            return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
-        sum_bb = float(sum(b * b for b in fastest))
-        sum_bt = sum(b * t for b, t in fastest.items())
-        per_frame = (n * sum_bt - sum_b * sum_t) / (n * sum_bb - sum_b * sum_b)
-        if per_frame <= 0:  # noise on nearly equal batches: fall back to the mean cost per frame
-            return 0.0, max(sum_t, 0.0) / max(sum_b, 1.0)
-        return max(0.0, (sum_t - per_frame * sum_b) / n), per_frame
-
-    def estimate(self, batch: int) -> float | None:
-        """Estimated service seconds of a request of ``batch`` frames; None before the first answer."""
-        fit = self._fit
-        return None if fit is None else fit[0] + fit[1] * batch
-
-    def largest_batch_within(self, seconds: float, max_batch: int) -> int:
-        """The largest batch (1..``max_batch``) whose estimate fits ``seconds``; ``max_batch`` unmeasured."""
-        fit = self._fit
-        if fit is None:
-            return max_batch
-        fixed, per_frame = fit
-        if per_frame <= 0:  # answers faster than the clock resolves: any batch fits
-            return max_batch
-        return int(min(max_batch, max(1, math.floor((seconds - fixed) / per_frame + 1e-9))))
-
-
 @dataclass(eq=False)
 class _InFlight(Generic[T]):
     frames: list[RoutedFrame[T]]
@@ -181,12 +130,14 @@ class _InFlight(Generic[T]):
 
 @dataclass
 class _ModelLane(Generic[T]):
-    """One model's queue, requests in flight, service-time fit and in-flight allowance."""
+    """One model's queue, requests in flight, service-time fits and in-flight allowance."""
 
+    model: str
     queue: deque[tuple[float, RoutedFrame[T]]] = field(default_factory=deque)
     in_flight: list[_InFlight[T]] = field(default_factory=list)
     service: ServiceTimeModel = field(default_factory=ServiceTimeModel)
     allowed: int = 1
+    transport_s: float | None = None  # least a round trip took beyond the server's estimate
 
 
 class ModelBatcher(Generic[T]):
@@ -202,6 +153,7 @@ class ModelBatcher(Generic[T]):
         max_in_flight: int = 2,
         max_queue: int = 256,
         max_age_s: float = 1.0,
+        server_service: ServerService | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set the budget and the caps (see the module docstring).
@@ -214,6 +166,7 @@ class ModelBatcher(Generic[T]):
             max_in_flight: Most requests in flight per model.
             max_queue: Most frames queued per model whatever the estimates say.
             max_age_s: Frames older than this since capture are dropped at send time.
+            server_service: The server's own service line per model, preferred to round trips.
             clock: Monotonic time source (tests pass their own).
         """
         if max_batch < 1 or max_in_flight < 1 or max_queue < max_batch or max_delay_s < 0:
@@ -229,6 +182,7 @@ class ModelBatcher(Generic[T]):
         self.max_in_flight = max_in_flight
         self.max_queue = max_queue
         self.max_age_s = max_age_s
+        self._server_service = server_service
         self._clock = clock
         self._lanes: dict[str, _ModelLane[T]] = {}
         self.stats = BatcherStats()
@@ -236,21 +190,30 @@ class ModelBatcher(Generic[T]):
 
     # -- pacing --------------------------------------------------------------------------------------------
 
+    def _service(self, lane: _ModelLane[T]) -> tuple[ServiceLine | None, str]:
+        """The lane's service line now and where it comes from (see the module docstring)."""
+        served = self._server_service(lane.model) if self._server_service is not None else None
+        if served is not None:
+            return served, "server"
+        line = lane.service.line
+        return line, "round trip" if line is not None else ""
+
     def batch_target(self, model: str) -> int:
         """Frames per request of ``model`` now: the largest batch that fits half the budget."""
         lane = self._lanes.get(model)
-        if lane is None:
+        line = None if lane is None else self._service(lane)[0]
+        if line is None:
             return self.max_batch
-        return lane.service.largest_batch_within(self.latency_budget_s / 2, self.max_batch)
+        return line.largest_batch_within(self.latency_budget_s / 2, self.max_batch)
 
     def pacing(self) -> dict[str, ModelPacing]:
         """Batch target, in-flight allowance and service estimate of every model seen."""
         paced = {}
         for model, lane in self._lanes.items():
             target = self.batch_target(model)
-            estimate = lane.service.estimate(target)
-            service_ms = None if estimate is None else round(estimate * 1000, 2)
-            paced[model] = ModelPacing(target, lane.allowed, service_ms)
+            line, source = self._service(lane)
+            service_ms = None if line is None else round(line.estimate(target) * 1000, 2)
+            paced[model] = ModelPacing(target, lane.allowed, service_ms, source)
         return paced
 
     def _capacity(self, model: str, lane: _ModelLane[T]) -> int:
@@ -267,7 +230,9 @@ class ModelBatcher(Generic[T]):
     def add(self, frame: RoutedFrame[T], now: float | None = None) -> None:
         """Queue one frame for its model, dropping an older frame first if the model is behind."""
         now = self._clock() if now is None else now
-        lane = self._lanes.setdefault(frame.model, _ModelLane())
+        lane = self._lanes.get(frame.model)
+        if lane is None:
+            lane = self._lanes[frame.model] = _ModelLane(frame.model)
         if len(lane.queue) >= self._capacity(frame.model, lane):
             self._drop_oldest(lane, frame.stream)
         lane.queue.append((now, frame))
@@ -388,7 +353,14 @@ class ModelBatcher(Generic[T]):
             self._failing = False
         took = max((request.answered or now) - request.sent, 0.0)
         lane.service.observe(size, took)
-        expected = lane.service.estimate(size) or took
+        served = self._server_service(lane.model) if self._server_service is not None else None
+        if served is not None:
+            beyond = max(0.0, took - served.estimate(size))
+            lane.transport_s = beyond if lane.transport_s is None else min(lane.transport_s, beyond)
+            expected = served.estimate(size) + lane.transport_s
+        else:
+            line = lane.service.line
+            expected = took if line is None else line.estimate(size)
         if took <= _QUEUED * expected:
             lane.allowed = min(self.max_in_flight, lane.allowed + 1)
         else:  # it waited about one service at the server: more in flight would only wait there too

@@ -62,6 +62,9 @@ class ModelStatistics:
     compute_infer_ns: int
     compute_output_ns: int
     batch_executions: Mapping[int, int] = field(default_factory=dict)
+    batch_compute_ns: Mapping[int, int] = field(default_factory=dict)
+    """Compute time (input + infer + output) of all executions of each batch size; for an ensemble,
+    Triton adds up its steps' compute."""
 
     @property
     def mean_batch_size(self) -> float:
@@ -83,6 +86,7 @@ class ModelStatistics:
         """Plain-dict form, with the derived means, for JSON reports."""
         data = asdict(self)
         data["batch_executions"] = dict(self.batch_executions)
+        data["batch_compute_ns"] = dict(self.batch_compute_ns)
         data.update(
             mean_batch_size=self.mean_batch_size,
             mean_queue_ms=self.mean_queue_ms,
@@ -289,8 +293,9 @@ class TritonClient:
             f"statistics of {model!r}",
             lambda: self._grpc.get_inference_statistics(model, client_timeout=self.timeout_s),
         )
-        totals = dict.fromkeys([f.name for f in fields(ModelStatistics)][1:-1], 0)
+        totals = dict.fromkeys([f.name for f in fields(ModelStatistics)][1:-2], 0)
         batches: dict[int, int] = {}
+        compute: dict[int, int] = {}
         for stats in reply.model_stats:
             s = stats.inference_stats
             for key, value in zip(
@@ -303,7 +308,11 @@ class TritonClient:
             for batch in stats.batch_stats:
                 size = int(batch.batch_size)
                 batches[size] = batches.get(size, 0) + int(batch.compute_infer.count)
-        return ModelStatistics(model, **totals, batch_executions=dict(sorted(batches.items())))
+                ns = batch.compute_input.ns + batch.compute_infer.ns + batch.compute_output.ns
+                compute[size] = compute.get(size, 0) + int(ns)
+        return ModelStatistics(
+            model, **totals, batch_executions=dict(sorted(batches.items())), batch_compute_ns=compute
+        )
 
     def close(self) -> None:
         """Unregister and destroy the shared-memory regions and close the channel; safe to call twice."""

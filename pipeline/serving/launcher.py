@@ -283,10 +283,35 @@ class TritonServer:
             self.loaded_models.append(name)
 
     def unload_model(self, name: str) -> None:
-        """Unload model ``name``; raises :class:`ServingError` if Triton refuses."""
+        """Unload model ``name`` and wait until Triton has finished unloading it.
+
+        Unloading runs in the background, and the server reports itself not ready meanwhile; waiting
+        here keeps a caller's next request (or a health check) from meeting that window.
+
+        Raises:
+            ServingError: if Triton refuses, or is still unloading after the startup timeout.
+        """
         self._repository_call(name, "unload")
         if name in self.loaded_models:
             self.loaded_models.remove(name)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while self._model_state(name) in ("READY", "UNLOADING"):
+            if time.monotonic() > deadline:
+                raise ServingError(
+                    self._failure_message(f"still unloading {name!r} after {self.startup_timeout_s:g} s")
+                )
+            time.sleep(0.05)
+
+    def _model_state(self, name: str) -> str:
+        """Triton's repository-index state of ``name`` (``READY``, ``UNLOADING``, ...; "" if unlisted)."""
+        request = urllib.request.Request(f"{self.http_url}/v2/repository/index", data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.startup_timeout_s) as response:
+                index = json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            raise ServingError(f"could not read the model index: {exc} (log: {self.log_path})") from exc
+        states = [str(entry.get("state", "")) for entry in index if entry.get("name") == name]
+        return "UNLOADING" if "UNLOADING" in states else (states[0] if states else "")
 
     def _repository_call(self, name: str, action: str) -> None:
         self._require_started()

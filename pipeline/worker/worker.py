@@ -39,6 +39,7 @@ from pipeline.ingest.source import SourceFactory, pyav_source
 from pipeline.ingest.spec import CameraSpec
 from pipeline.models.designs import get_design
 from pipeline.scheduler.config import PolicyConfig
+from pipeline.serving.compute_times import ServerComputeTimes
 from pipeline.serving.pool import TritonPool
 from pipeline.status import CameraStatus, LoadSignal, MeasurementWindow, WorkerStatus
 from pipeline.worker.event_stage import EventStage
@@ -108,6 +109,8 @@ class CameraWorker:
         self.group = CameraGroup(source_factory=source_factory, notify=self._wake.set)
         self.router = FrameRouter(settings.scheduler, settings.design)
         batching = settings.batching
+        # Batches are sized from the servers' own execution times, never from queueing behind other workers.
+        self.compute_times = ServerComputeTimes(triton.clients, get_design(settings.design).served_models)
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             self._submit,
             latency_budget_s=batching.latency_budget_s,
@@ -115,6 +118,7 @@ class CameraWorker:
             max_delay_s=batching.window_s,
             max_in_flight=batching.max_in_flight,
             max_age_s=batching.max_frame_age_s,
+            server_service=self.compute_times.line,
         )
         self.events = EventStage(settings.events, input_size=settings.input_size, sink=sink)
         self.load = LoadSignal()
@@ -151,6 +155,7 @@ class CameraWorker:
         """Start the loop thread; returns ``self``."""
         if self._thread is not None:
             raise RuntimeError("the worker is already started")
+        self.compute_times.start()
         self._thread = threading.Thread(target=self._run, name=f"camfleet-{self.worker_id}", daemon=True)
         self._thread.start()
         return self
@@ -162,6 +167,7 @@ class CameraWorker:
         if self._thread is not None:
             self._thread.join(timeout=drain_timeout_s + _CALL_TIMEOUT_S)
         self._final.update(self.group.stop())
+        self.compute_times.close()
         self._handle_results(self.batcher.drain(drain_timeout_s))
         self.events.close_all()
         if not self.sink.flush(drain_timeout_s):

@@ -1,5 +1,6 @@
-"""The per-model batcher: batching rules, the latency budget's batch size and in-flight allowance, drops
-(oldest of a stream first, stale since capture), out-of-order completion, errors."""
+"""The per-model batcher: batching rules, the latency budget's batch size and in-flight allowance (from round
+trips, or from the server's own service line), drops (oldest of a stream first, stale since capture),
+out-of-order completion, errors; and the service-time fits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.batching import ModelBatcher, RoutedFrame
-from pipeline.batching.batcher import ServiceTimeModel
+from pipeline.batching.service_time import ServiceLine, ServiceTimeModel, fit_service_line
 from pipeline.errors import InferenceError
 
 
@@ -79,23 +80,42 @@ def test_batcher_frames_batched_per_model():
 
 def test_service_time_model_fits_fixed_and_per_frame_cost():
     service = ServiceTimeModel()
-    assert service.estimate(8) is None and service.largest_batch_within(0.1, 32) == 32
+    assert service.line is None
     for batch, seconds in ((4, 0.05), (8, 0.09), (4, 0.05), (8, 0.09)):
         service.observe(batch, seconds)
-    fixed, per_frame = service.coefficients() or (0, 0)
-    assert fixed == pytest.approx(0.01) and per_frame == pytest.approx(0.01)
-    assert service.largest_batch_within(0.1, 32) == 9  # 0.01 + 9 * 0.01 = 0.1
-    assert service.largest_batch_within(0.001, 32) == 1  # never below one frame
+    line = service.line
+    assert line is not None
+    assert line.fixed_s == pytest.approx(0.01) and line.per_frame_s == pytest.approx(0.01)
+    assert line.largest_batch_within(0.1, 32) == 9  # 0.01 + 9 * 0.01 = 0.1
+    assert line.largest_batch_within(0.001, 32) == 1  # never below one frame
+    assert line.largest_batch_within(10.0, 32) == 32  # never above the cap
 
 
-def test_service_time_model_queueing_does_not_pass_for_cost():
+def test_service_time_model_occasional_queueing_does_not_pass_for_cost():
     service = ServiceTimeModel()
     for batch in (4, 8):
         service.observe(batch, 0.01 * batch)
     for _ in range(20):  # the server got busy: the same batches wait behind others' requests
         service.observe(8, 0.3)
-    assert service.estimate(8) == pytest.approx(0.08)
-    assert service.largest_batch_within(0.1, 32) == 10
+    assert service.line is not None and service.line.estimate(8) == pytest.approx(0.08)
+
+
+def _parts(line: ServiceLine | None) -> tuple[float, float]:
+    assert line is not None
+    return line.fixed_s, line.per_frame_s
+
+
+def test_fit_service_line_weights_batch_sizes_by_executions():
+    # 2 ms fixed + 3 ms per frame, and one odd batch size executed once that lies off the line.
+    points = {b: (0.002 + 0.003 * b, 100.0) for b in (1, 4, 16)}
+    assert _parts(fit_service_line(points)) == pytest.approx((0.002, 0.003))
+    skewed = fit_service_line({**points, 8: (0.2, 1.0)})
+    assert skewed is not None and skewed.per_frame_s == pytest.approx(0.003, rel=0.1)
+    assert fit_service_line({}) is None and fit_service_line({4: (0.1, 0.0)}) is None
+    one_size = fit_service_line({4: (0.04, 3.0)})
+    assert _parts(one_size) == pytest.approx((0.0, 0.01))  # all of it charged per frame
+    noisy = fit_service_line({4: (0.05, 1.0), 5: (0.049, 1.0)})  # a negative slope from noise
+    assert noisy is not None and noisy.fixed_s == 0 and noisy.per_frame_s == pytest.approx(0.099 / 9)
 
 
 def test_batcher_batch_size_follows_the_measured_service_time_and_budget():
@@ -219,3 +239,74 @@ def test_batcher_invalid_settings_rejected():
         ModelBatcher(ManualServer().submit, max_batch=8, max_queue=4)
     with pytest.raises(ValueError):
         ModelBatcher(ManualServer().submit, latency_budget_s=0)
+
+
+class ServerLines:
+    """The server's service lines as a test sets them (what ServerComputeTimes reads from Triton)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, ServiceLine] = {}
+
+    def line(self, model: str) -> ServiceLine | None:
+        return self.lines.get(model)
+
+
+def test_batcher_sizes_batches_from_the_servers_line_when_round_trips_queue_behind_others():
+    server, clock, lines = ManualServer(), Clock(), ServerLines()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit,
+        latency_budget_s=0.2,
+        max_batch=32,
+        max_delay_s=0.0,
+        max_in_flight=4,
+        server_service=lines.line,
+        clock=clock,
+    )
+    assert batcher.pacing() == {}
+    for value in range(4):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    assert batcher.pacing()["m"].service_source == ""  # nothing known yet: the cap
+    lines.lines["m"] = ServiceLine(0.004, 0.004)  # the server runs a frame in 4 ms
+    clock.now = 0.3  # but the round trip took 300 ms: it queued behind other workers' requests
+    server.answer(0)
+    batcher.poll()
+    pacing = batcher.pacing()["m"]
+    assert pacing.service_source == "server"
+    assert pacing.batch_target == 24  # (100 - 4) ms / 4 ms per frame: queueing does not shrink it
+    assert pacing.service_ms_per_batch == pytest.approx(100.0)
+    clock.now = 1.0
+    for value in range(48):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    clock.now = 1.102  # 102 ms for 24 frames: 2 ms beyond the server's line is all transport takes
+    server.answer(1)
+    batcher.poll()
+    assert batcher.pacing()["m"].in_flight_limit == 3
+    assert batcher.in_flight("m") == 1 and len(server.requests) == 3  # the second 24 sent at 1.0 is out
+    clock.now = 1.5  # 500 ms, over twice (line + transport): it queued at the server
+    server.answer(2)
+    batcher.poll()
+    pacing = batcher.pacing()["m"]
+    assert pacing.in_flight_limit == 1 and batcher.stats.late_requests == 1  # 3 halved
+    assert pacing.batch_target == 24
+
+
+def test_batcher_falls_back_to_round_trips_while_the_server_has_no_line():
+    server, clock, lines = ManualServer(), Clock(), ServerLines()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit,
+        latency_budget_s=0.2,
+        max_batch=32,
+        max_delay_s=0.0,
+        server_service=lines.line,
+        clock=clock,
+    )
+    for value in range(8):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    clock.now = 0.08
+    server.answer(0)
+    batcher.poll()
+    pacing = batcher.pacing()["m"]
+    assert pacing.service_source == "round trip" and pacing.batch_target == 10  # 10 ms per frame

@@ -159,7 +159,8 @@ def test_cli_status_lists_models_and_readiness(tiny_server: TritonServer) -> Non
     assert result.exit_code == 0, result.output
     status = json.loads(result.output)
     ready = {model["name"]: model["ready"] for model in status["models"]}
-    assert status["ready"] is True and ready == {"broken": False, "tiny": True}
+    assert status["ready"] is True and ready["broken"] is False and ready["tiny"] is True
+    assert set(ready) == {"broken", "paced", "tiny"}  # paced is ready only while a test loads it
 
 
 def test_cli_status_server_down_exits_1() -> None:

@@ -60,7 +60,7 @@ def test_start_missing_repository_raises_serving_error(tmp_path: Path) -> None:
 
 
 def test_start_unknown_model_raises_serving_error_listing_models(tiny_repository: Path) -> None:
-    with pytest.raises(ServingError, match=r"nope not in .*it has: broken, tiny"):
+    with pytest.raises(ServingError, match=r"nope not in .*it has: broken, paced, tiny"):
         TritonServer(tiny_repository, models=["nope"]).start()
 
 

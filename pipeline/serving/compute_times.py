@@ -1,0 +1,160 @@
+"""Triton's own execution time per model and batch size, read from its statistics over a recent window.
+
+A worker's round trip to Triton is queueing plus service; when several workers share a model instance the
+queueing is mostly the other workers' requests, which no batch size of this worker can shorten. Triton
+counts, per model and execution batch size, the compute time of every execution (input, infer and output;
+for an ensemble the sum of its steps) and never the time in its queue. :class:`ServerComputeTimes` reads
+those counters from every server of a pool on a thread of its own, differences them over the last
+``window_s`` seconds, and fits the service line the batcher sizes its requests with
+(:func:`~pipeline.batching.service_time.fit_service_line`, weighted by executions).
+
+A server that restarted (its counters went down) starts its window again; a server that refuses or fails
+the statistics call is skipped and counted (the batcher then falls back to its own round trips); the
+last line of a model stays while it sees no executions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from pipeline.batching.service_time import ServiceLine, fit_service_line
+from pipeline.errors import CamfleetError
+from pipeline.serving.client import ModelStatistics, TritonClient
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    at: float
+    executions: dict[int, int]
+    compute_ns: dict[int, int]
+
+    @classmethod
+    def of(cls, stats: ModelStatistics, at: float) -> _Reading:
+        return cls(at, dict(stats.batch_executions), dict(stats.batch_compute_ns))
+
+    def went_back_from(self, older: _Reading) -> bool:
+        """Whether any counter is below ``older``'s: the server restarted in between."""
+        return any(self.executions.get(b, 0) < n for b, n in older.executions.items())
+
+
+class ServerComputeTimes:
+    """The service line of each model from the servers' execution times (see the module docstring)."""
+
+    def __init__(
+        self,
+        clients: Callable[[], Sequence[TritonClient]],
+        models: Sequence[str],
+        *,
+        interval_s: float = 1.0,
+        window_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Describe what to read; :meth:`start` starts reading.
+
+        Args:
+            clients: The servers' clients now (a pool's servers come and go).
+            models: The models to follow.
+            interval_s: Seconds between readings.
+            window_s: How far back a line looks; older executions no longer count.
+            clock: Monotonic time source.
+        """
+        if interval_s <= 0 or window_s < interval_s:
+            raise ValueError("need interval_s > 0 and window_s >= interval_s")
+        self._clients = clients
+        self.models = tuple(dict.fromkeys(models))
+        self.interval_s = interval_s
+        self.window_s = window_s
+        self._clock = clock
+        self._readings: dict[tuple[str, str], deque[_Reading]] = {}
+        self._lines: dict[str, ServiceLine] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing: set[str] = set()
+        self.failures = 0
+        """Statistics calls that failed (a server down, or one that refuses the statistics extension)."""
+
+    def line(self, model: str) -> ServiceLine | None:
+        """The service line of ``model`` (seconds per request of ``b`` frames); None until one is read."""
+        return self._lines.get(model)
+
+    def start(self) -> ServerComputeTimes:
+        """Read once now, then every ``interval_s`` on a daemon thread; returns ``self``."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._loop, name="triton-compute-times", daemon=True)
+        self._thread.start()
+        return self
+
+    def refresh(self) -> None:
+        """Read every server's statistics of every model and refit each model's line."""
+        now = self._clock()
+        for client in self._clients():
+            for model in self.models:
+                try:
+                    stats = client.statistics(model)
+                except CamfleetError as exc:
+                    self._failed(client.url, exc)
+                    continue
+                self._failing.discard(client.url)
+                self._record((client.url, model), _Reading.of(stats, now))
+        for model in self.models:
+            line = self._fit(model, now)
+            if line is not None:
+                self._lines[model] = line
+
+    def _failed(self, url: str, exc: CamfleetError) -> None:
+        self.failures += 1
+        if url not in self._failing:  # once per server and outage, not every second
+            self._failing.add(url)
+            logger.warning("cannot read Triton statistics at %s (batches follow round trips): %s", url, exc)
+
+    def _record(self, key: tuple[str, str], reading: _Reading) -> None:
+        readings = self._readings.setdefault(key, deque())
+        if readings and reading.went_back_from(readings[-1]):  # a restart: older counts are another server's
+            readings.clear()
+        readings.append(reading)
+        while len(readings) > 2 and readings[1].at <= reading.at - self.window_s:
+            readings.popleft()
+
+    def _fit(self, model: str, now: float) -> ServiceLine | None:
+        executions: dict[int, int] = {}
+        compute_ns: dict[int, int] = {}
+        for (_, followed), readings in self._readings.items():
+            # A server that left the pool or stopped answering keeps its last readings: leave them out.
+            if followed != model or len(readings) < 2 or readings[-1].at < now - self.window_s:
+                continue
+            old, new = readings[0], readings[-1]
+            for batch, count in new.executions.items():
+                executions[batch] = executions.get(batch, 0) + count - old.executions.get(batch, 0)
+                spent = new.compute_ns.get(batch, 0) - old.compute_ns.get(batch, 0)
+                compute_ns[batch] = compute_ns.get(batch, 0) + spent
+        points = {b: (compute_ns[b] / n / 1e9, float(n)) for b, n in executions.items() if n > 0}
+        return fit_service_line(points)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.refresh()
+            except Exception:  # a bad round must not end the readings; the next round retries
+                logger.exception("reading Triton statistics failed")
+
+    def close(self) -> None:
+        """Stop reading; safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ServerComputeTimes:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
