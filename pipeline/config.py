@@ -196,7 +196,8 @@ class BatchingConfig(_Strict):
         gt=0.005,
         le=10.0,
         description="Target time from a frame reaching the batcher to its detections: each model's batch "
-        "is the largest whose measured service time fits half of it, and requests in flight grow while "
+        "is the largest whose service time on the server (Triton's execution statistics) fits half of it, "
+        "and requests in flight grow while "
         "answers do not queue at the server (AIMD). When a model is behind, the oldest frames of a stream "
         "are dropped first (counted per camera as dropped_late).",
     )
