@@ -20,6 +20,10 @@ took beyond it (the transport, which no batch size changes).
 
 While M is behind (its queue holds more than the next requests can take) the oldest queued frame of the
 arriving frame's stream is dropped first, else the oldest frame of M: a live camera wants its newest frame.
+Until M catches up (its queue empty and a request slot free) its batch target does not fall below the
+target it had while keeping up: the budget is lost by then, and under overload execution times stretch
+(cores shared with more work), which would otherwise shrink batches into ever more per-request cost just
+when throughput matters most.
 At send time, frames older than ``max_age_s`` since capture are dropped too. Every drop is counted per
 stream. The worker's client pool has a thread for every request the batcher may keep in flight, so a
 request never waits for a thread after its age was checked.
@@ -138,6 +142,8 @@ class _ModelLane(Generic[T]):
     service: ServiceTimeModel = field(default_factory=ServiceTimeModel)
     allowed: int = 1
     transport_s: float | None = None  # least a round trip took beyond the server's estimate
+    behind: bool = False  # frames were dropped for want of room, and it has not caught up since
+    kept_up_target: int | None = None  # the batch target at the last send while not behind
 
 
 class ModelBatcher(Generic[T]):
@@ -202,9 +208,12 @@ class ModelBatcher(Generic[T]):
         """Frames per request of ``model`` now: the largest batch that fits half the budget."""
         lane = self._lanes.get(model)
         line = None if lane is None else self._service(lane)[0]
-        if line is None:
+        if lane is None or line is None:
             return self.max_batch
-        return line.largest_batch_within(self.latency_budget_s / 2, self.max_batch)
+        target = line.largest_batch_within(self.latency_budget_s / 2, self.max_batch)
+        if lane.behind and lane.kept_up_target is not None:
+            return max(target, lane.kept_up_target)
+        return target
 
     def pacing(self) -> dict[str, ModelPacing]:
         """Batch target, in-flight allowance and service estimate of every model seen."""
@@ -246,6 +255,7 @@ class ModelBatcher(Generic[T]):
         else:
             _, queued = lane.queue.popleft()
         self.stats.dropped_behind += 1
+        lane.behind = True
         self._count_drop(queued.stream)
 
     def _count_drop(self, stream: str) -> None:
@@ -304,6 +314,10 @@ class ModelBatcher(Generic[T]):
                 request.future.add_done_callback(functools.partial(self._answered, request))
                 lane.in_flight.append(request)
                 self.stats.requests += 1
+            if not lane.behind and self._service(lane)[0] is not None:  # a measured target, not the cap
+                lane.kept_up_target = target
+            elif not lane.queue and len(lane.in_flight) < limit:  # caught up: nothing waits, a slot is free
+                lane.behind = False
         return results
 
     def _drop_stale(self, lane: _ModelLane[T], now: float) -> None:

@@ -8,6 +8,11 @@ those counters from every server of a pool on a thread of its own, differences t
 ``window_s`` seconds, and fits the service line the batcher sizes its requests with
 (:func:`~pipeline.batching.service_time.fit_service_line`, weighted by executions).
 
+An ensemble's own compute counters are the sum of its steps, which overstates its time when steps run side
+by side (three class-group models on one frame). The line of an ensemble is therefore built from its steps'
+lines along the critical path: trunk, then the slowest of the parallel models, then the merge. Steps that
+share cores run slower each, and their own times show it.
+
 A server that restarted (its counters went down) starts its window again; a server that refuses or fails
 the statistics call is skipped and counted (the batcher then falls back to its own round trips); the
 last line of a model stays while it sees no executions.
@@ -19,12 +24,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from pipeline.batching.service_time import ServiceLine, fit_service_line
 from pipeline.errors import CamfleetError
+from pipeline.models.designs import EnsembleSpec
 from pipeline.serving.client import ModelStatistics, TritonClient
 
 logger = logging.getLogger(__name__)
@@ -53,6 +59,7 @@ class ServerComputeTimes:
         clients: Callable[[], Sequence[TritonClient]],
         models: Sequence[str],
         *,
+        ensembles: Mapping[str, EnsembleSpec] | None = None,
         interval_s: float = 1.0,
         window_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -62,6 +69,7 @@ class ServerComputeTimes:
         Args:
             clients: The servers' clients now (a pool's servers come and go).
             models: The models to follow.
+            ensembles: How the ensembles among ``models`` are built (their steps are followed too).
             interval_s: Seconds between readings.
             window_s: How far back a line looks; older executions no longer count.
             clock: Monotonic time source.
@@ -69,7 +77,9 @@ class ServerComputeTimes:
         if interval_s <= 0 or window_s < interval_s:
             raise ValueError("need interval_s > 0 and window_s >= interval_s")
         self._clients = clients
-        self.models = tuple(dict.fromkeys(models))
+        self.ensembles = {m: spec for m, spec in (ensembles or {}).items() if m in models}
+        steps = [step for spec in self.ensembles.values() for step in spec.steps]
+        self.models = tuple(dict.fromkeys([*models, *steps]))
         self.interval_s = interval_s
         self.window_s = window_s
         self._clock = clock
@@ -108,6 +118,26 @@ class ServerComputeTimes:
             line = self._fit(model, now)
             if line is not None:
                 self._lines[model] = line
+        for name, spec in self.ensembles.items():
+            line = self._critical_path(spec)
+            if line is not None:
+                self._lines[name] = line
+
+    def _critical_path(self, spec: EnsembleSpec) -> ServiceLine | None:
+        """Trunk + the slowest parallel step + merge; None until every step has a line."""
+        parallel = [self._lines.get(step) for step in spec.parallel]
+        serial = [self._lines.get(step) for step in spec.steps if step not in spec.parallel]
+        if any(line is None for line in parallel + serial):
+            return None
+        # The slowest branch, bounded above by a line: the larger fixed part and the larger slope.
+        chain = [line for line in serial if line is not None]
+        chain.append(
+            ServiceLine(
+                max(line.fixed_s for line in parallel if line is not None),
+                max(line.per_frame_s for line in parallel if line is not None),
+            )
+        )
+        return ServiceLine(sum(line.fixed_s for line in chain), sum(line.per_frame_s for line in chain))
 
     def _failed(self, url: str, exc: CamfleetError) -> None:
         self.failures += 1

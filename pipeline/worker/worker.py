@@ -37,7 +37,7 @@ from pipeline.ingest.frames import CameraStats, Frame
 from pipeline.ingest.group import CameraGroup
 from pipeline.ingest.source import SourceFactory, pyav_source
 from pipeline.ingest.spec import CameraSpec
-from pipeline.models.designs import get_design
+from pipeline.models.designs import ENSEMBLES, get_design
 from pipeline.scheduler.config import PolicyConfig
 from pipeline.serving.compute_times import ServerComputeTimes
 from pipeline.serving.pool import TritonPool
@@ -110,7 +110,9 @@ class CameraWorker:
         self.router = FrameRouter(settings.scheduler, settings.design)
         batching = settings.batching
         # Batches are sized from the servers' own execution times, never from queueing behind other workers.
-        self.compute_times = ServerComputeTimes(triton.clients, get_design(settings.design).served_models)
+        self.compute_times = ServerComputeTimes(
+            triton.clients, get_design(settings.design).served_models, ensembles=ENSEMBLES
+        )
         self.batcher: ModelBatcher[Frame] = ModelBatcher(
             self._submit,
             latency_budget_s=batching.latency_budget_s,

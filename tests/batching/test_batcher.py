@@ -310,3 +310,32 @@ def test_batcher_falls_back_to_round_trips_while_the_server_has_no_line():
     batcher.poll()
     pacing = batcher.pacing()["m"]
     assert pacing.service_source == "round trip" and pacing.batch_target == 10  # 10 ms per frame
+
+
+def test_batcher_behind_keeps_the_batch_target_it_had_while_keeping_up_until_it_catches_up():
+    server, clock, lines = ManualServer(), Clock(), ServerLines()
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit,
+        latency_budget_s=0.2,
+        max_batch=32,
+        max_delay_s=0.0,
+        max_in_flight=1,
+        server_service=lines.line,
+        clock=clock,
+    )
+    lines.lines["m"] = ServiceLine(0.0, 0.01)  # 10 ms a frame: 10 frames fit half the budget
+    for value in range(10):
+        batcher.add(_frame("m", value))
+    batcher.poll()
+    assert batcher.pacing()["m"].batch_target == 10
+    for value in range(10, 40):  # overload: the one slot is busy, the queue holds one batch
+        batcher.add(_frame("m", value))
+    assert batcher.stats.dropped_behind == 20
+    lines.lines["m"] = ServiceLine(0.0, 0.05)  # cores shared with more work: each execution stretches
+    assert batcher.pacing()["m"].batch_target == 10  # behind: not below what it sent while keeping up
+    server.answer(0)
+    batcher.poll()
+    assert [len(images) for _, images, _ in server.requests] == [10, 10]
+    server.answer(1)
+    batcher.poll()  # caught up: nothing queued and the slot is free
+    assert batcher.pacing()["m"].batch_target == 2  # the budget rule again

@@ -1,16 +1,19 @@
 """ServerComputeTimes against a real Triton: the service line follows the server's execution times, and
-requests queued behind others (round trips several times longer) do not move it."""
+requests queued behind others (round trips several times longer) do not move it; an ensemble's line is its
+critical path, not the sum of steps that run side by side."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from conftest import PACED_FIXED_S, PACED_PER_FRAME_S
 
+from pipeline.batching.service_time import ServiceLine
+from pipeline.models.designs import ENSEMBLES
 from pipeline.netutil import free_port
 from pipeline.serving.client import TritonClient
 from pipeline.serving.compute_times import ServerComputeTimes
@@ -84,3 +87,30 @@ def test_invalid_settings_rejected() -> None:
         ServerComputeTimes(list, ["m"], interval_s=0)
     with pytest.raises(ValueError):
         ServerComputeTimes(list, ["m"], interval_s=2, window_s=1)
+
+
+def test_an_ensembles_line_is_its_critical_path_not_the_sum_of_its_parallel_steps(
+    load_design: Callable[[str], None], triton_client: TritonClient
+) -> None:
+    load_design("specialists-groups")
+    spec = ENSEMBLES["specialists_groups"]
+    frames = np.zeros((1, 96, 160, 3), np.uint8)
+    triton_client.infer(spec.name, frames)  # first executions are slow: leave them before the window
+    times = ServerComputeTimes(lambda: [triton_client], [spec.name], ensembles=ENSEMBLES, window_s=60)
+    summed = ServerComputeTimes(lambda: [triton_client], [spec.name], window_s=60)  # the ensemble's own
+    for reader in (times, summed):
+        reader.refresh()
+    for batch in (1, 4, 1, 4):
+        triton_client.infer(spec.name, np.repeat(frames, batch, axis=0))
+    for reader in (times, summed):
+        reader.refresh()
+    steps = [times.line(step) for step in spec.steps]
+    assert all(isinstance(line, ServiceLine) for line in steps)
+    parallel = [line for step, line in zip(spec.steps, steps, strict=True) if step in spec.parallel]
+    merge = times.line(spec.steps[-1])
+    line, own = times.line(spec.name), summed.line(spec.name)
+    assert line is not None and own is not None and merge is not None
+    slowest = max(branch.estimate(4) for branch in parallel if branch is not None)
+    assert line.estimate(4) >= slowest + merge.estimate(4) - 1e-9  # no branch is faster than the path
+    # Triton's own ensemble counters add the three branches: the critical path is well under that.
+    assert line.estimate(4) < 0.8 * own.estimate(4)
