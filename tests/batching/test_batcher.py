@@ -251,17 +251,23 @@ class ServerLines:
         return self.lines.get(model)
 
 
-def test_batcher_sizes_batches_from_the_servers_line_when_round_trips_queue_behind_others():
+def _server_paced(max_in_flight: int = 2) -> tuple[ManualServer, Clock, ServerLines, ModelBatcher[int]]:
+    """A batcher with a 200 ms budget whose server lines the test sets, and its server and clock."""
     server, clock, lines = ManualServer(), Clock(), ServerLines()
     batcher: ModelBatcher[int] = ModelBatcher(
         server.submit,
         latency_budget_s=0.2,
         max_batch=32,
         max_delay_s=0.0,
-        max_in_flight=4,
+        max_in_flight=max_in_flight,
         server_service=lines.line,
         clock=clock,
     )
+    return server, clock, lines, batcher
+
+
+def test_batcher_sizes_batches_from_the_servers_line_when_round_trips_queue_behind_others():
+    server, clock, lines, batcher = _server_paced(max_in_flight=4)
     assert batcher.pacing() == {}
     for value in range(4):
         batcher.add(_frame("m", value))
@@ -293,15 +299,7 @@ def test_batcher_sizes_batches_from_the_servers_line_when_round_trips_queue_behi
 
 
 def test_batcher_falls_back_to_round_trips_while_the_server_has_no_line():
-    server, clock, lines = ManualServer(), Clock(), ServerLines()
-    batcher: ModelBatcher[int] = ModelBatcher(
-        server.submit,
-        latency_budget_s=0.2,
-        max_batch=32,
-        max_delay_s=0.0,
-        server_service=lines.line,
-        clock=clock,
-    )
+    server, clock, lines, batcher = _server_paced()
     for value in range(8):
         batcher.add(_frame("m", value))
     batcher.poll()
@@ -313,16 +311,7 @@ def test_batcher_falls_back_to_round_trips_while_the_server_has_no_line():
 
 
 def test_batcher_behind_keeps_the_batch_target_it_had_while_keeping_up_until_it_catches_up():
-    server, clock, lines = ManualServer(), Clock(), ServerLines()
-    batcher: ModelBatcher[int] = ModelBatcher(
-        server.submit,
-        latency_budget_s=0.2,
-        max_batch=32,
-        max_delay_s=0.0,
-        max_in_flight=1,
-        server_service=lines.line,
-        clock=clock,
-    )
+    server, clock, lines, batcher = _server_paced(max_in_flight=1)
     lines.lines["m"] = ServiceLine(0.0, 0.01)  # 10 ms a frame: 10 frames fit half the budget
     for value in range(10):
         batcher.add(_frame("m", value))
