@@ -367,14 +367,15 @@ class ModelBatcher(Generic[T]):
             self._failing = False
         took = max((request.answered or now) - request.sent, 0.0)
         lane.service.observe(size, took)
-        served = self._server_service(lane.model) if self._server_service is not None else None
-        if served is not None:
-            beyond = max(0.0, took - served.estimate(size))
+        line, source = self._service(lane)
+        if line is None:
+            expected = took
+        elif source == "server":
+            beyond = max(0.0, took - line.estimate(size))
             lane.transport_s = beyond if lane.transport_s is None else min(lane.transport_s, beyond)
-            expected = served.estimate(size) + lane.transport_s
+            expected = line.estimate(size) + lane.transport_s
         else:
-            line = lane.service.line
-            expected = took if line is None else line.estimate(size)
+            expected = line.estimate(size)
         if took <= _QUEUED * expected:
             lane.allowed = min(self.max_in_flight, lane.allowed + 1)
         else:  # it waited about one service at the server: more in flight would only wait there too
