@@ -210,6 +210,9 @@ def _print_explanation(plans: list[Any]) -> None:
     for p in plans:
         steps = ", ".join(f"{_short(m)} {ms:.2f}" for m, ms in p.at_request.inference_ms.items())
         console.print(f"  {p.design}: inference by model step (core-ms/frame): {steps}")
+        if p.at_max is not None:
+            merged = ", ".join(f"{_short(m)} {b:.3g}" for m, b in p.at_max.executions.items())
+            console.print(f"    frames per Triton execution at the knee (requests merged): {merged}")
 
 
 @app.command("validate")
@@ -260,14 +263,19 @@ def validate_command(
     console.print(table)
     for report in summary.reports:
         verdict = "right" if report.ranking_matches else "WRONG"
+        swapped = ", ".join(f"{a} > {b}" for a, b in report.misordered_pairs)
+        separated = f"measured apart but predicted the other way: {swapped}" if swapped else "none swapped"
         console.print(
             f"{report.config}: ranking {verdict}; measured {' > '.join(report.measured_ranking)}; "
-            f"predicted {' > '.join(report.predicted_ranking)}"
+            f"predicted {' > '.join(report.predicted_ranking)}; of the pairs the load test separates, "
+            f"{separated}"
         )
     console.print(
         f"saturated fps within 10%: {summary.fps_within:.0%} of {len(summary.checks)} points "
         f"(mean |error| {summary.mean_abs_fps_error:.1%}); knee within one step: {summary.knees_within:.0%}; "
-        f"rankings right: {summary.rankings_right} of {len(summary.reports)}"
+        f"rankings right: {summary.rankings_right} of {len(summary.reports)} strict, "
+        f"{summary.separated_rankings_right} of {len(summary.reports)} on the pairs the load tests separate "
+        "(a tie: knees within one step and fps within 10%)"
     )
 
 

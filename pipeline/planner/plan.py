@@ -11,6 +11,11 @@ The model follows the pipeline as it runs (``docs/planner.md`` states it with th
   the latency budget. A request carries the frames that arrive in one window, at most the target, below
   saturation and past it alike: the batcher sends whenever a request in flight returns, so queued frames
   go out in more requests rather than fuller ones (as the load tests measure).
+* **Executions.** Triton's dynamic batcher merges the requests that queue at a model step while its
+  instances are busy (from every worker, and for a shared trunk from every route), so an execution runs
+  ``max(1, requests/s x execution time / instances)`` requests: one while the server idles between
+  requests, more as it stays busy, at most ``MAX_BATCH_SIZE`` frames. Inference costs follow the execution
+  batch; the client's and the server's per-request costs follow the request.
 * **Costs per frame.** Every stage is a CPU cost: decode (per camera frame, paid even for frames dropped
   later), the worker's loop (per frame and per detection kept), the Triton client and server per request
   (and per ensemble step), inference (each model step at its batch, ``torch threads x latency / batch``)
@@ -35,12 +40,14 @@ from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import DesignCost, Route, design_cost, frame_bytes
 from pipeline.planner.hardware import MB, HardwareProfile
 from pipeline.report_schema import MEETS_TARGET
+from pipeline.serving.repository import MAX_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "worker", "client", "server", "inference", "rest")
 """Where a frame's CPU goes, in the order ``--explain`` prints it."""
 _FIXED_POINT_ROUNDS = 8
+_MERGE_ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class OperatingPoint:
     achieved_fps: float
     per_camera_fps: float
     batches: dict[str, float]
+    """Frames per request of each served model (what the batcher sends)."""
     stage_ms: StageCosts
     inference_ms: dict[str, float]
     """Core-ms per frame of each model step (its share of the frames included)."""
@@ -109,6 +117,8 @@ class OperatingPoint:
     latency_ms: float
     binding: str
     """``cpu``, ``device`` or ``instances:<model>``: what caps throughput here (``none`` below it)."""
+    executions: dict[str, float] = field(default_factory=dict)
+    """Frames per Triton execution of each model step (requests merged by Triton's dynamic batcher)."""
 
     @property
     def bottleneck(self) -> str:
@@ -280,20 +290,57 @@ class _DesignModel:
             batches[route.served] = 1.0 / requests_per_frame
         return batches
 
+    def execution_batches(
+        self, batches: Mapping[str, float], achieved: float, slowdown: float, serving: _Serving
+    ) -> dict[str, float]:
+        """Frames per Triton execution of each model step: the requests its dynamic batcher merges.
+
+        A step receives ``rate`` requests/s (from every route that runs it) of ``request`` frames on
+        average. The requests that arrive while its instances are busy queue and go out together in the
+        next execution, so an execution runs ``n = max(1, rate x wall(n x request) / instances)`` requests,
+        ``wall`` the execution's slowed wall time: one while the server idles between requests, more as it
+        stays busy (solved by iterating from one up), at most ``MAX_BATCH_SIZE`` frames.
+        """
+        frames: dict[str, float] = {}
+        requests: dict[str, float] = {}
+        for route in self.cost.routes:
+            rate = achieved * route.share
+            for step in route.steps:
+                frames[step] = frames.get(step, 0.0) + rate
+                requests[step] = requests.get(step, 0.0) + rate / batches[route.served]
+        executions: dict[str, float] = {}
+        for step, rate in requests.items():
+            request = frames[step] / rate if rate > 0 else 1.0
+            most = max(MAX_BATCH_SIZE / request, 1.0)
+            merged = 1.0
+            for _ in range(_MERGE_ROUNDS):
+                wall = slowdown * self.step_latency_s(step, merged * request, serving)
+                merged = min(most, max(1.0, rate * wall / serving.instances))
+            executions[step] = merged * request
+        return executions
+
     def costs(
-        self, cameras: int, batches: Mapping[str, float], serving: _Serving, achieved: float
+        self,
+        cameras: int,
+        batches: Mapping[str, float],
+        executions: Mapping[str, float],
+        serving: _Serving,
+        achieved: float,
     ) -> tuple[StageCosts, dict[str, float], float]:
-        """Core-ms per inferred frame of every stage, each step's inference, and the requests per frame."""
+        """Core-ms per inferred frame of every stage, each step's inference, and the requests per frame.
+
+        Per-request costs follow the request ``batches``; inference follows each step's ``executions``.
+        """
         hw = self.hardware
-        inference: dict[str, float] = {}
         requests_per_frame, server_s = 0.0, 0.0
         for route in self.cost.routes:
             batch = batches[route.served]
             requests_per_frame += route.share / batch
             server_s += route.share * self.server_request_s(route, batch) / batch
-            for step in route.steps:
-                core_s = serving.threads * self.step_core_s(step, batch, serving) / batch
-                inference[step] = inference.get(step, 0.0) + 1e3 * route.share * core_s
+        inference: dict[str, float] = {}
+        for step, share in self.cost.model_shares().items():
+            batch = executions[step]
+            inference[step] = 1e3 * share * serving.threads * self.step_core_s(step, batch, serving) / batch
         width, height = self.settings.resolution
         source_fps = self.settings.source_fps or self.settings.fps
         decode_per_camera = source_fps * hw.decode_s(width, height)
@@ -314,11 +361,17 @@ class _DesignModel:
         )
         return stages, inference, requests_per_frame
 
-    def capacity(self, cameras: int, batches: Mapping[str, float], serving: _Serving) -> tuple[float, str]:
+    def capacity(
+        self,
+        cameras: int,
+        batches: Mapping[str, float],
+        executions: Mapping[str, float],
+        serving: _Serving,
+    ) -> tuple[float, str]:
         """Frames/s the machine sustains at these batches with ``cameras`` decoding, and what binds."""
         hw = self.hardware
         probe = max(cameras * self.settings.fps, 1.0)
-        stages, inference, _ = self.costs(cameras, batches, serving, probe)
+        stages, inference, _ = self.costs(cameras, batches, executions, serving, probe)
         decode_cores = stages.decode * probe / 1e3
         fixed_cores = hw.other_fixed_cores + len(self.workers(cameras)) * hw.worker_fixed_cores
         per_frame_s = (stages.total - stages.decode) / 1e3 - fixed_cores / probe
@@ -327,23 +380,25 @@ class _DesignModel:
         if hw.device_kind == "cuda":
             limits["device"] = 1e3 / max(sum(inference.values()), 1e-9)
         else:
-            for route in self.cost.routes:
-                batch = batches[route.served]
-                for step in route.steps:
-                    busy = route.share * self.step_latency_s(step, batch, serving) / batch
-                    cap = serving.instances / max(busy, 1e-12)
-                    key = f"instances:{step}"
-                    limits[key] = min(limits.get(key, math.inf), cap)
+            for step, share in self.cost.model_shares().items():
+                batch = executions[step]
+                busy = share * self.step_latency_s(step, batch, serving) / batch
+                limits[f"instances:{step}"] = serving.instances / max(busy, 1e-12)
         binding = min(limits, key=lambda name: limits[name])
         return limits[binding], binding
 
     def slowdown(
-        self, cameras: int, achieved: float, batches: Mapping[str, float], serving: _Serving
+        self,
+        cameras: int,
+        achieved: float,
+        batches: Mapping[str, float],
+        executions: Mapping[str, float],
+        serving: _Serving,
     ) -> float:
         """How much slower inference runs because decode, workers and the rest take their share of cores."""
         if self.hardware.device_kind == "cuda":
             return 1.0
-        stages, _, _ = self.costs(cameras, batches, serving, achieved)
+        stages, _, _ = self.costs(cameras, batches, executions, serving, achieved)
         other_cores = (stages.total - stages.inference) * achieved / 1e3
         free = self.hardware.usable_cores - other_cores
         return max(1.0, self.hardware.usable_cores / max(free, 0.25))
@@ -356,17 +411,20 @@ class _DesignModel:
         queued = False
         achieved, binding = offered, "none"
         batches: dict[str, float] = {}
+        executions: dict[str, float] = {}
         for _ in range(_FIXED_POINT_ROUNDS):
             batches = self.request_batches(cameras, slowdown, serving)
-            capacity, limit = self.capacity(cameras, batches, serving)
+            executions = self.execution_batches(batches, achieved, slowdown, serving)
+            capacity, limit = self.capacity(cameras, batches, executions, serving)
             queued = capacity < offered  # frames wait for a free request (latency)
-            achieved = min(offered, capacity)
+            new_achieved = min(offered, capacity)
             binding = limit if capacity < offered else "none"
-            new_slowdown = self.slowdown(cameras, achieved, batches, serving)
-            if abs(new_slowdown - slowdown) < 1e-3:
+            new_slowdown = self.slowdown(cameras, new_achieved, batches, executions, serving)
+            settled = abs(new_slowdown - slowdown) < 1e-3 and abs(new_achieved - achieved) < 1e-3 * offered
+            achieved, slowdown = new_achieved, new_slowdown
+            if settled:
                 break
-            slowdown = new_slowdown
-        stages, inference, _ = self.costs(cameras, batches, serving, achieved)
+        stages, inference, _ = self.costs(cameras, batches, executions, serving, achieved)
         utilisation = stages.total * achieved / 1e3 / self.hardware.usable_cores
         latency = self.latency_ms(cameras, batches, serving, slowdown, queued)
         return OperatingPoint(
@@ -381,6 +439,7 @@ class _DesignModel:
             utilisation=round(utilisation, 3),
             latency_ms=latency,
             binding=binding,
+            executions={step: round(b, 2) for step, b in executions.items()},
         )
 
     def latency_ms(

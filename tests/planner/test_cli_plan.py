@@ -39,6 +39,7 @@ def test_plan_cli_table_names_best_and_explains_stages() -> None:
     assert result.exit_code == 0, result.output
     assert "best:" in result.output
     assert "where a frame's CPU goes" in result.output and "inference by model step" in result.output
+    assert "frames per Triton execution at the knee" in result.output and "trunk" in result.output
 
 
 def _report(tmp_path: Path) -> Path:

@@ -126,3 +126,25 @@ def test_group_members_run_side_by_side_in_the_ensemble(
     together = model.route_service_s(route, 4, serving)
     one_by_one = model.route_service_s(replace(route, parallel=()), 4, serving)
     assert len(route.parallel) == 3 and together < one_by_one
+
+
+def test_triton_merges_queued_requests_into_larger_executions_under_load(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from pipeline.serving.repository import MAX_BATCH_SIZE
+
+    settings = PlanSettings(fps=10)
+    shared = design_cost("shared-condition", model_config, mix=MIX)
+    idle = operating_point(shared, hardware, model_config, 1, settings)
+    # One camera's requests never meet at the server: each execution is one request.
+    for route in shared.routes:
+        assert idle.executions[route.steps[-1]] == pytest.approx(idle.batches[route.served])
+    # The trunk serves every condition's requests: its execution is their frame-weighted request.
+    requests_per_frame = sum(route.share / idle.batches[route.served] for route in shared.routes)
+    assert idle.executions["trunk"] == pytest.approx(1 / requests_per_frame, rel=0.01)
+
+    monolith = design_cost("monolith", model_config)
+    knee, _ = max_cameras(monolith, hardware, model_config, settings)
+    busy = operating_point(monolith, hardware, model_config, 2 * knee, settings)
+    assert busy.binding != "none"
+    assert busy.batches["monolith"] < busy.executions["monolith"] <= MAX_BATCH_SIZE
