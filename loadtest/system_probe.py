@@ -7,6 +7,8 @@ the machine spend per frame, per request and per ensemble step is everything exc
 of it depends on a model config. Two designs are run: the monolith (one step per request, every row a
 tracked detection) and the shared trunk with group heads (five steps, no detection). Their server CPU per
 request differs by four steps; their worker loop per frame by the tracking and events of K detections.
+The group design may run again at more cameras: the rest of the machine is then read at three frame
+rates, far enough apart to split it into fixed cores and a cost per frame.
 """
 
 from __future__ import annotations
@@ -122,8 +124,9 @@ def probe_pipeline(
 ) -> list[PipelineProbe]:
     """Run each of :data:`PROBE_DESIGNS` on null models, with its count of ``cameras`` (640x360, 10 fps).
 
-    The two runs differ in frame rate as well as in steps and detections, so the costs outside the
-    workers and Triton split into a fixed part and a part per frame. Both fit in one camera worker.
+    The runs differ in frame rate as well as in steps and detections, so the costs outside the workers
+    and Triton split into a fixed part and a part per frame. Counts beyond the designs' run the last
+    design again (a spread of frame rates for that split). Returns one probe per count, in order.
 
     One Triton, Redis and Ray serve both runs (the monolith's null model is loaded beside the ensemble's);
     the cameras' clips are the load tester's cached ones. ``serving`` may export more models into the
@@ -141,7 +144,10 @@ def probe_pipeline(
                 running.triton_server.load_model(model)
         if with_server is not None:
             with_server(running)
-        for design, count in zip(PROBE_DESIGNS, cameras, strict=True):
+        if len(cameras) < len(PROBE_DESIGNS):
+            raise ValueError(f"need a camera count for each of {PROBE_DESIGNS}, got {cameras}")
+        designs = [*PROBE_DESIGNS, *[grouped] * (len(cameras) - len(PROBE_DESIGNS))]
+        for design, count in zip(designs, cameras, strict=True):
             models = list(get_design(design).required_models)
             with simulated_cameras(settings, count, seconds=10.0) as simulator:
                 pipeline = pipeline_config(settings, design, simulator.cameras)

@@ -9,9 +9,9 @@ Steps (under two minutes on two cores):
 3. **decode**: PyAV decode and resize per frame, at 360p and 720p, on one core.
 4. **pipeline**: the real fleet on null models (:mod:`loadtest.system_probe`): decode in a worker, the
    worker loop per frame and per tracked detection, Triton client and server per request and per
-   ensemble step, the rest of the machine per frame. The same Triton serves sampled probe networks
-   (:mod:`.serving_probe`): their compute time per execution against the operator model's prediction
-   gives the serving line.
+   ensemble step, the rest of the machine (fixed cores and per frame, over three frame rates). The same
+   Triton serves sampled probe networks (:mod:`.serving_probe`): their compute time per execution
+   against the operator model's prediction gives the serving line.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.progress import Progress
 
@@ -127,9 +128,10 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     def measure(running: Any) -> None:
         samples.extend(holder[0].measure(running.triton, so_far["operators"], batches=(1, 2, 4)))
 
-    # 20 and 80 fps, 5 s each: the split of the rest into fixed and per-frame needs that spread.
-    single, grouped = probe_pipeline(
-        config, scratch, cameras=(2, 8), seconds=5.0, serving=export, with_server=measure
+    # 20, 80 and 160 fps, 5 s each: the split of the rest into fixed and per-frame needs that spread (a
+    # line through 20 and 80 fps alone read 0.9 ms a frame where load tests at 300-440 fps showed 0.3).
+    single, grouped, loaded = probe_pipeline(
+        config, scratch, cameras=(2, 8, 16), seconds=5.0, serving=export, with_server=measure
     )
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
     extra_steps = grouped.steps - single.steps
@@ -142,7 +144,7 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     # The runs differ in frame rate: the rest of the machine and the workers' other threads split into a
     # fixed part (cores) and a part per frame.
     rest_fixed, rest_per_frame = _fixed_and_per_frame(
-        (single.fps, single.rest_cores), (grouped.fps, grouped.rest_cores)
+        (single.fps, single.rest_cores), (grouped.fps, grouped.rest_cores), (loaded.fps, loaded.rest_cores)
     )
     worker_fixed, worker_per_frame = _fixed_and_per_frame(
         (single.fps, single.worker_other_cores), (grouped.fps, grouped.worker_other_cores)
@@ -162,11 +164,18 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     }
 
 
-def _fixed_and_per_frame(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    """(fixed cores, core-seconds per frame) of the line through two (fps, cores) readings, both >= 0."""
-    (fps_a, cores_a), (fps_b, cores_b) = sorted((a, b))
-    if fps_b - fps_a < 1.0:
-        return 0.0, max(cores_a + cores_b, 0.0) / max(fps_a + fps_b, 1e-9)
-    per_frame = max((cores_b - cores_a) / (fps_b - fps_a), 0.0)
-    fixed = max(cores_a - per_frame * fps_a, 0.0)
-    return fixed, per_frame
+def _fixed_and_per_frame(*readings: tuple[float, float]) -> tuple[float, float]:
+    """(fixed cores, core-seconds per frame) of the least-squares line through (fps, cores) readings.
+
+    Both are kept >= 0; readings at (nearly) one frame rate cannot split, so everything is per frame.
+    """
+    fps = np.array([r[0] for r in readings], dtype=float)
+    cores = np.array([r[1] for r in readings], dtype=float)
+    if fps.max() - fps.min() < 1.0:
+        return 0.0, max(float(cores.sum()), 0.0) / max(float(fps.sum()), 1e-9)
+    per_frame, fixed = np.polyfit(fps, cores, 1)
+    if per_frame < 0:
+        return max(float(cores.mean()), 0.0), 0.0
+    if fixed < 0:  # through the origin instead
+        return 0.0, float(fps @ cores / (fps @ fps))
+    return float(fixed), float(per_frame)

@@ -88,3 +88,8 @@ def test_fixed_and_per_frame_splits_two_readings() -> None:
     assert fixed == pytest.approx(0.05) and per_frame == pytest.approx(0.001)
     # Equal rates cannot split: everything is per frame.
     assert _fixed_and_per_frame((40.0, 0.2), (40.0, 0.2)) == (0.0, pytest.approx(0.005))
+    # Three readings: the least-squares line, so one noisy reading moves it less than a two-point line.
+    noisy = _fixed_and_per_frame((20.0, 0.07), (80.0, 0.13 + 0.02), (160.0, 0.21))
+    two_point = _fixed_and_per_frame((20.0, 0.07), (80.0, 0.13 + 0.02))
+    assert abs(noisy[1] - 0.001) < abs(two_point[1] - 0.001)
+    assert noisy[0] > 0 and noisy[1] > 0
