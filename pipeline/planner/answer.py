@@ -305,7 +305,7 @@ def _summary(answer: Answer) -> Section:
             f" Against {len(v.reports)} load test(s): saturated fps within 10% for {v.fps_within:.0%} of "
             f"{len(v.checks)} design x config points (mean |error| {v.mean_abs_fps_error:.1%}), knee "
             f"within one sweep step for {v.knees_within:.0%}, ranking right for {v.rankings_right} of "
-            f"{len(v.reports)}."
+            f"{len(v.reports)} (for {v.separated_rankings_right} on the pairs the load tests tell apart)."
         )
     else:
         how += " No load test was given to check it against (`--loadtest out/report.json`)."
@@ -442,7 +442,8 @@ def _validation_section(answer: Answer) -> Section:
     ]
     rankings = [
         f"{r.config}: ranking {'right' if r.ranking_matches else 'wrong'} "
-        f"(measured {' > '.join(r.measured_ranking)})"
+        f"(measured {' > '.join(r.measured_ranking)}); pairs measured apart but predicted the other way: "
+        f"{', '.join(f'{a} > {b}' for a, b in r.misordered_pairs) or 'none'}"
         for r in v.reports
     ]
     return Section(

@@ -4,6 +4,11 @@ For each report the model config it recorded (``architecture``), its camera sett
 counts drive the prediction. Per design: the knee (most cameras meeting 95% of the target fps) and the
 saturated fps (the most frames/s over the swept counts), predicted against measured; per report: whether
 the five designs rank the same (by knee, then saturated fps).
+
+A load test orders two designs only as finely as it measures them: designs whose knees are within one
+sweep step of each other and whose saturated fps are within :data:`FPS_TOLERANCE` are a tie in the
+measurement (one rerun can swap them). Besides the strict ranking, each report says which of the pairs
+the measurement does separate the prediction orders wrongly.
 """
 
 from __future__ import annotations
@@ -72,8 +77,26 @@ class Validation:
 
     @property
     def ranking_matches(self) -> bool:
-        """True when both rankings order the designs the same way."""
+        """True when both rankings order the designs the same way (strict: ties in the measurement too)."""
         return self.measured_ranking == self.predicted_ranking
+
+    @property
+    def misordered_pairs(self) -> list[tuple[str, str]]:
+        """Pairs ``(measured better, measured worse)`` the measurement separates and the prediction swaps."""
+        checks = {d.design: d for d in self.designs}
+        measured = [name for name in self.measured_ranking if name in checks]
+        predicted = {name: rank for rank, name in enumerate(self.predicted_ranking)}
+        wrong = []
+        for i, better in enumerate(measured):
+            for worse in measured[i + 1 :]:
+                if _separated(checks[better], checks[worse]) and predicted[better] > predicted[worse]:
+                    wrong.append((better, worse))
+        return wrong
+
+    @property
+    def separated_ranking_matches(self) -> bool:
+        """True when every pair the measurement separates is ordered the same by the prediction."""
+        return not self.misordered_pairs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -84,7 +107,18 @@ class Validation:
             "measured_ranking": self.measured_ranking,
             "predicted_ranking": self.predicted_ranking,
             "ranking_matches": self.ranking_matches,
+            "separated_ranking_matches": self.separated_ranking_matches,
+            "misordered_pairs": [list(pair) for pair in self.misordered_pairs],
         }
+
+
+def _separated(a: DesignCheck, b: DesignCheck) -> bool:
+    """True when the load test tells ``a`` and ``b`` apart: knees over a step apart, or fps past tolerance."""
+    knee_a, knee_b = a.measured_knee or 0, b.measured_knee or 0
+    if abs(knee_a - knee_b) > max(a.knee_step, b.knee_step):
+        return True
+    top = max(a.measured_fps, b.measured_fps)
+    return top > 0 and abs(a.measured_fps - b.measured_fps) / top > FPS_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -112,8 +146,13 @@ class ValidationSummary:
 
     @property
     def rankings_right(self) -> int:
-        """Reports whose ranking matches."""
+        """Reports whose ranking matches (strict)."""
         return sum(r.ranking_matches for r in self.reports)
+
+    @property
+    def separated_rankings_right(self) -> int:
+        """Reports whose prediction orders every pair the measurement separates the same way."""
+        return sum(r.separated_ranking_matches for r in self.reports)
 
     @property
     def mean_abs_fps_error(self) -> float:
@@ -128,6 +167,7 @@ class ValidationSummary:
             "fps_within_10pct": round(self.fps_within, 3),
             "knees_within_one_step": round(self.knees_within, 3),
             "rankings_right": self.rankings_right,
+            "separated_rankings_right": self.separated_rankings_right,
             "mean_abs_fps_error": round(self.mean_abs_fps_error, 4),
         }
 

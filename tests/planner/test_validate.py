@@ -6,10 +6,10 @@ from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
 from pipeline.planner.plan import PlanSettings, operating_point
-from pipeline.planner.validate import report_config, validate_report
+from pipeline.planner.validate import DesignCheck, Validation, report_config, validate_report
 from pipeline.report_schema import DesignResult, Limits, LoadTestReport, SweepPoint
 
-COUNTS = (2, 4, 6, 8, 12, 16)
+COUNTS = tuple(range(2, 49, 2))  # past every knee, in steps of two
 
 
 def _report_from_planner(
@@ -82,3 +82,22 @@ def test_report_config_prefers_the_recorded_architecture(model_config: ModelConf
     assert report_config(report, model_config) == wide
     older = report.model_copy(update={"architecture": None})
     assert report_config(older, model_config).input_size == 192
+
+
+def _check(design: str, knee: int, fps: float) -> DesignCheck:
+    return DesignCheck(design, knee, knee, 0, 2, fps, fps, 0.0)
+
+
+def test_a_tie_in_the_measurement_does_not_count_against_the_ranking() -> None:
+    # b and c: knees one step apart, fps 4% apart (a tie); a is well ahead of both.
+    checks = [_check("a", 20, 200.0), _check("b", 14, 139.5), _check("c", 12, 145.2)]
+    measured = ["a", "b", "c"]
+    swapped_tie = Validation("r", "cfg", checks, measured, ["a", "c", "b"])
+    assert not swapped_tie.ranking_matches
+    assert swapped_tie.separated_ranking_matches and swapped_tie.misordered_pairs == []
+    swapped_apart = Validation("r", "cfg", checks, measured, ["c", "a", "b"])
+    assert swapped_apart.misordered_pairs == [("a", "c")]
+    assert not swapped_apart.separated_ranking_matches
+    # Knees within a step but fps 20% apart: the load test does separate them.
+    close_knees = [_check("a", 14, 170.0), _check("b", 12, 140.0)]
+    assert Validation("r", "cfg", close_knees, ["a", "b"], ["b", "a"]).misordered_pairs == [("a", "b")]
