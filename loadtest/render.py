@@ -71,13 +71,26 @@ def points_table(report: LoadTestReport) -> str:
             )
             rows.append(
                 f"| {d.design} | {p.cameras} | {p.offered_fps:.0f} | {p.aggregate_fps:.1f} | "
-                f"{p.per_camera_fps:.1f}{'' if p.meets_target else ' (behind)'} | "
+                f"{p.per_camera_fps:.1f}{'' if p.meets_target else ' (behind)'}"
+                f"{' (Triton died)' if p.server_failed else ''} | "
                 f"{'-' if naive is None else f'{naive:.1f}'} | "
                 f"{_ratio(versus_naive(p.aggregate_fps, naive, p.offered_fps) if naive else None)} | "
                 f"{_ms(p.latency_p50_ms)} / {_ms(p.latency_p95_ms)} / {_ms(p.latency_p99_ms)} | "
                 f"{p.dropped_frames} | {p.errors} | {cpu} | {models or '-'} |"
             )
     return "\n".join(rows)
+
+
+def _restarts(report: LoadTestReport) -> list[str]:
+    """A line naming the designs whose Triton died during a point (those points were measured again)."""
+    died = [f"{d.design} ({d.triton_restarts}x)" for d in report.designs if d.triton_restarts]
+    if not died:
+        return []
+    return [
+        f"Triton died during a point of {', '.join(died)} and was restarted; each such point was measured "
+        "again, and one where it died twice is kept, marked (Triton died).",
+        "",
+    ]
 
 
 def markdown(report: LoadTestReport, extra: dict[str, Any], predicted: dict[str, dict[int, float]]) -> str:
@@ -112,6 +125,7 @@ def markdown(report: LoadTestReport, extra: dict[str, Any], predicted: dict[str,
         "",
         "## Points",
         "",
+        *_restarts(report),
         points_table(report),
         "",
         "## Plots",

@@ -134,6 +134,7 @@ def build_report(outcome: LoadTestOutcome) -> LoadTestReport:
             knee_cameras=knee(s),
             binding_limit=binding_limit(outcome, s),
             baseline_fps=dict(s.baseline_fps),
+            triton_restarts=len(s.server_failures),
         )
         for s in outcome.sweeps
     ]

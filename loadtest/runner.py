@@ -6,10 +6,17 @@ the real pipeline, then the naive baseline on the same cameras.
 Random weights are exported once into a temporary repository. A design's sweep stops early once it has
 clearly fallen behind (per-camera fps under 0.8 x target, or latency exploding); the counts between the
 last point that met the target and the first that missed it are then bisected (``knee_step``).
+
+Triton's python backend can die under deep overload on a small machine. A point during which the server
+died is not a measurement of the pipeline: it is dropped, logged with the server's own error, and the
+design's services start again to measure it once more; if Triton dies at that count again, the point is
+kept and flagged ``server_failed`` (the pipeline did fail there). At most :data:`MAX_TRITON_STARTS` starts
+per design.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import tempfile
@@ -30,6 +37,7 @@ from pipeline.models.designs import get_design
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig, load_model_config
 from pipeline.runtime.services import RunningServices, services
+from pipeline.serving.bundled import crash_lines, log_errors
 from pipeline.world.simulator import CameraSimulator, SimulatedCamera
 
 logger = logging.getLogger(__name__)
@@ -39,6 +47,7 @@ CLIP_SECONDS = 10.0
 DECODE_CLIPS = 8
 _LATENCY_CEILING_MS = 5000.0
 LIMIT_IN_FLIGHT = 4
+MAX_TRITON_STARTS = 6
 
 
 @dataclass
@@ -53,6 +62,10 @@ class DesignSweep:
     typical_batch: float = 0.0
     skipped: list[int] = field(default_factory=list)
     refined: list[int] = field(default_factory=list)
+    swept_up: bool = False
+    """The sweep over the configured counts is over (the bisection may still be going)."""
+    server_failures: list[tuple[int, str]] = field(default_factory=list)
+    """(camera count, Triton's error) for every point during which the server died."""
 
 
 @dataclass
@@ -204,29 +217,83 @@ def _measure_count(
     )
 
 
+def server_death(running: RunningServices) -> str | None:
+    """Why the embedded Triton is no longer running (how its log says it died), or None while it runs."""
+    server = running.triton_server
+    if server is None or server.running:
+        return None
+    reason = crash_lines(server.log_path) or log_errors(server.log_path)[-1:]
+    return f"{'; '.join(dict.fromkeys(reason)) or 'tritonserver exited'} (log: {server.log_path})"
+
+
+def _measure_checked(
+    settings: LoadTestSettings,
+    design: str,
+    model_config: ModelConfig,
+    running: RunningServices,
+    sweep: DesignSweep,
+    count: int,
+    clips: list[Path],
+) -> bool:
+    """Measure one point; False when Triton died during it (the point dropped, or kept flagged if again)."""
+    _measure_count(settings, design, model_config, running, sweep, count, clips)
+    death = server_death(running)
+    if death is None:
+        return True
+    run = sweep.runs.pop()
+    again = any(failed == count for failed, _ in sweep.server_failures)
+    sweep.server_failures.append((count, death))
+    if again:
+        flagged = run.point.model_copy(update={"server_failed": True, "meets_target": False})
+        sweep.runs.append(dataclasses.replace(run, point=flagged))
+    logger.error(
+        "%s x%d: Triton died during the point (%s); %s",
+        design,
+        count,
+        death,
+        "it died at this count before: the point is kept, flagged" if again else "it is measured again",
+    )
+    return False
+
+
 def _sweep_design(
     settings: LoadTestSettings,
     design: str,
     model_config: ModelConfig,
     running: RunningServices,
+    sweep: DesignSweep,
     progress: Progress,
     task: Any,
     clips: list[Path],
-) -> DesignSweep:
-    sweep = DesignSweep(design)
+) -> bool:
+    """Go on with ``sweep`` on ``running``; False when Triton died (start the services, then call again)."""
     size = model_config.input_size
-    for index, count in enumerate(settings.cameras):
-        progress.update(task, description=f"{design}: {count} camera(s)")
-        _measure_count(settings, design, model_config, running, sweep, count, clips)
-        progress.advance(task)
-        if fell_behind(sweep.runs):
-            sweep.skipped = list(settings.cameras[index + 1 :])
-            progress.advance(task, len(sweep.skipped))
-            break
+    if not sweep.swept_up:
+        measured = {r.point.cameras for r in sweep.runs}
+        for index, count in enumerate(settings.cameras):
+            if count in measured:
+                continue
+            progress.update(task, description=f"{design}: {count} camera(s)")
+            if not _measure_checked(settings, design, model_config, running, sweep, count, clips):
+                if sweep.runs and sweep.runs[-1].point.server_failed:
+                    progress.advance(task)
+                    sweep.skipped = list(settings.cameras[index + 1 :])
+                    progress.advance(task, len(sweep.skipped))
+                    sweep.swept_up = True
+                return False
+            progress.advance(task)
+            if fell_behind(sweep.runs):
+                sweep.skipped = list(settings.cameras[index + 1 :])
+                progress.advance(task, len(sweep.skipped))
+                break
+        sweep.swept_up = True
     while (between := refine_counts(sweep.runs, settings.knee_step)) is not None:
         progress.update(task, description=f"{design}: {between} camera(s), refining the knee")
-        _measure_count(settings, design, model_config, running, sweep, between, clips)
-        sweep.refined.append(between)
+        alive = _measure_checked(settings, design, model_config, running, sweep, between, clips)
+        if alive or sweep.runs[-1].point.server_failed:
+            sweep.refined.append(between)
+        if not alive:
+            return False
     sweep.runs.sort(key=lambda r: r.point.cameras)
     progress.update(task, description=f"{design}: inference-only limit")
     sweep.typical_batch = round(mean_batch(sweep.runs[-1].batch_sizes), 2) if sweep.runs else 0.0
@@ -247,7 +314,7 @@ def _sweep_design(
     except CamfleetError as exc:
         # The sweep's points stand without the limit; a server that died under overload is in the log.
         logger.error("%s: inference-only limit not measured: %s", design, exc)
-    return sweep
+    return True
 
 
 def run_loadtest(settings: LoadTestSettings, *, show_progress: bool = True) -> LoadTestOutcome:
@@ -265,15 +332,27 @@ def run_loadtest(settings: LoadTestSettings, *, show_progress: bool = True) -> L
         export_repository(model_config, repository, models=needed)
         task = progress.add_task("load test", total=len(settings.designs) * len(settings.cameras))
         for design in settings.designs:
-            progress.update(task, description=f"{design}: starting Triton")
-            with services(pipeline_config(settings, design, []), repository=repository) as running:
-                outcome.sweeps.append(
-                    _sweep_design(settings, design, model_config, running, progress, task, clips)
-                )
-                if outcome.decode is None and clips:
-                    progress.update(task, description="decode-only limit")
-                    outcome.decode = decode_limit(
-                        clips, model_config.input_size, seconds=settings.limit_s * 2, quick=settings.quick
+            sweep = DesignSweep(design)
+            outcome.sweeps.append(sweep)
+            for _ in range(MAX_TRITON_STARTS):
+                progress.update(task, description=f"{design}: starting Triton")
+                with services(pipeline_config(settings, design, []), repository=repository) as running:
+                    done = _sweep_design(
+                        settings, design, model_config, running, sweep, progress, task, clips
                     )
+                    if outcome.decode is None and clips and done:
+                        progress.update(task, description="decode-only limit")
+                        outcome.decode = decode_limit(
+                            clips, model_config.input_size, seconds=settings.limit_s * 2, quick=settings.quick
+                        )
+                if done:
+                    break
+            else:
+                sweep.runs.sort(key=lambda r: r.point.cameras)
+                logger.error(
+                    "%s: Triton died %d times; the sweep ends with the points measured so far",
+                    design,
+                    len(sweep.server_failures),
+                )
     outcome.wall_s = round(time.monotonic() - started, 1)
     return outcome

@@ -56,6 +56,11 @@ class SweepPoint(_Model):
         None, ge=0, description="Detections confident enough to track, per inferred frame (tracking cost)."
     )
     meets_target: bool = Field(description="per_camera_fps >= 0.95 x target_fps")
+    server_failed: bool = Field(
+        False,
+        description="Triton died during this point twice (measured again after a restart): the pipeline "
+        "failed at this load (it does not meet the target), and its figures are what was left of the window.",
+    )
 
 
 class Limits(_Model):
@@ -78,6 +83,12 @@ class DesignResult(_Model):
     )
     baseline_fps: dict[int, float] = Field(
         default_factory=dict, description="Naive per-camera loop (one frame per request), by camera count."
+    )
+    triton_restarts: int = Field(
+        0,
+        ge=0,
+        description="Times Triton died during a point of this sweep and was restarted; the point was "
+        "measured again (see SweepPoint.server_failed).",
     )
 
 

@@ -31,6 +31,7 @@ _FAILED_LOAD = re.compile(
     r"failed to (?:load|poll model) '(?P<model>[^']+)'(?: version \S+)?: (?P<error>.*?)(?:\\n|\"$|$)"
 )
 _CREATE_ERROR = re.compile(r"^error: (?P<error>.+)$")
+_CRASH = re.compile(r"^Signal \(\d+\) received|^terminate called|what\(\):")
 
 
 def pytriton_home() -> Path:
@@ -54,6 +55,15 @@ def list_repository_models(repository: Path) -> list[str]:
         for entry in repository.iterdir()
         if entry.is_dir() and ((entry / "config.pbtxt").is_file() or (entry / "configs").is_dir())
     )
+
+
+def crash_lines(log_path: Path) -> list[str]:
+    """The lines of a ``tritonserver`` log that say how it died (the signal, an uncaught exception)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line.strip() for line in lines if _CRASH.search(line)]
 
 
 def log_errors(log_path: Path) -> list[str]:
