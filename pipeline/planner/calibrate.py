@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +30,6 @@ from rich.progress import Progress
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner import operators, probes
 from pipeline.planner.hardware import HardwareProfile
-
-if TYPE_CHECKING:
-    from loadtest.system_probe import PipelineProbe
 
 logger = logging.getLogger(__name__)
 
@@ -138,22 +135,18 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
     )
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
     extra_steps = grouped.steps - single.steps
-    # Triton idles at some CPU whatever the load; at the probes' 10-20 requests/s it would pass for cost
-    # per request. The two group runs differ only in request rate: their line splits it off.
-    triton_fixed, _ = _fixed_and_per_unit(_triton_load(grouped), _triton_load(loaded))
-    single_request_s, grouped_request_s = (_per_request(run, triton_fixed) for run in (single, grouped))
-    # The two designs' server CPU per request differs by the extra steps; their loop CPU per frame by the
+    # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
     # detections the monolith's null model keeps and the group heads' do not.
-    step_s = max((grouped_request_s - single_request_s) / extra_steps, 0.0)
+    step_s = max((grouped.triton_s_per_request - single.triton_s_per_request) / extra_steps, 0.0)
     extra_detections = single.detections_per_frame - grouped.detections_per_frame
     per_detection = (single.loop_s_per_frame - grouped.loop_s_per_frame) / extra_detections
     decode = (single.decode_s_per_frame + grouped.decode_s_per_frame) / 2
     # The runs differ in frame rate: the rest of the machine and the workers' other threads split into a
     # fixed part (cores) and a part per frame.
-    rest_fixed, rest_per_frame = _fixed_and_per_unit(
+    rest_fixed, rest_per_frame = _fixed_and_per_frame(
         (single.fps, single.rest_cores), (grouped.fps, grouped.rest_cores), (loaded.fps, loaded.rest_cores)
     )
-    worker_fixed, worker_per_frame = _fixed_and_per_unit(
+    worker_fixed, worker_per_frame = _fixed_and_per_frame(
         (single.fps, single.worker_other_cores), (grouped.fps, grouped.worker_other_cores)
     )
     return {
@@ -162,33 +155,19 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
         "worker_frame_cpu_s": grouped.loop_s_per_frame + worker_per_frame,
         "worker_detection_cpu_s": max(per_detection, 0.0),
         "client_request_cpu_s": single.client_s_per_request,
-        "triton_request_cpu_s": single_request_s,
+        "triton_request_cpu_s": single.triton_s_per_request,
         "triton_step_cpu_s": step_s,
         "triton_cpu_s_per_mb": 0.0,
         "other_frame_cpu_s": rest_per_frame,
-        "other_fixed_cores": rest_fixed + triton_fixed,  # Triton's idle CPU is fixed cores too
+        "other_fixed_cores": rest_fixed,
         **fit_serving(samples, single.null_execution_s),
     }
 
 
-def _triton_load(probe: PipelineProbe) -> tuple[float, float]:
-    """(requests per second, Triton's cores) of one null run."""
-    seconds = probe.frames / max(probe.fps, 1e-9)
-    rate = probe.requests / max(seconds, 1e-9)
-    return rate, probe.triton_s_per_request * rate
+def _fixed_and_per_frame(*readings: tuple[float, float]) -> tuple[float, float]:
+    """(fixed cores, core-seconds per frame) of the least-squares line through (fps, cores) readings.
 
-
-def _per_request(probe: PipelineProbe, fixed_cores: float) -> float:
-    """Triton's CPU seconds per request of one null run, its idle ``fixed_cores`` taken off."""
-    rate, cores = _triton_load(probe)
-    return max(cores - fixed_cores, 0.0) / max(rate, 1e-9)
-
-
-def _fixed_and_per_unit(*readings: tuple[float, float]) -> tuple[float, float]:
-    """(fixed cores, core-seconds per unit) of the least-squares line through (rate, cores) readings.
-
-    The rate is frames or requests per second. Both are kept >= 0; readings at (nearly) one rate cannot
-    split, so everything is per unit.
+    Both are kept >= 0; readings at (nearly) one frame rate cannot split, so everything is per frame.
     """
     fps = np.array([r[0] for r in readings], dtype=float)
     cores = np.array([r[1] for r in readings], dtype=float)

@@ -81,45 +81,15 @@ def test_fit_serving_charges_the_null_hand_off_and_reports_the_error() -> None:
     assert slower["serving_scale"] == 1.0 and slower["serving_rms_error"] > 0.2
 
 
-def test_fixed_and_per_unit_splits_two_readings() -> None:
-    from pipeline.planner.calibrate import _fixed_and_per_unit
+def test_fixed_and_per_frame_splits_two_readings() -> None:
+    from pipeline.planner.calibrate import _fixed_and_per_frame
 
-    fixed, per_frame = _fixed_and_per_unit((80.0, 0.05 + 80 * 0.001), (40.0, 0.05 + 40 * 0.001))
+    fixed, per_frame = _fixed_and_per_frame((80.0, 0.05 + 80 * 0.001), (40.0, 0.05 + 40 * 0.001))
     assert fixed == pytest.approx(0.05) and per_frame == pytest.approx(0.001)
     # Equal rates cannot split: everything is per frame.
-    assert _fixed_and_per_unit((40.0, 0.2), (40.0, 0.2)) == (0.0, pytest.approx(0.005))
+    assert _fixed_and_per_frame((40.0, 0.2), (40.0, 0.2)) == (0.0, pytest.approx(0.005))
     # Three readings: the least-squares line, so one noisy reading moves it less than a two-point line.
-    noisy = _fixed_and_per_unit((20.0, 0.07), (80.0, 0.13 + 0.02), (160.0, 0.21))
-    two_point = _fixed_and_per_unit((20.0, 0.07), (80.0, 0.13 + 0.02))
+    noisy = _fixed_and_per_frame((20.0, 0.07), (80.0, 0.13 + 0.02), (160.0, 0.21))
+    two_point = _fixed_and_per_frame((20.0, 0.07), (80.0, 0.13 + 0.02))
     assert abs(noisy[1] - 0.001) < abs(two_point[1] - 0.001)
     assert noisy[0] > 0 and noisy[1] > 0
-
-
-def test_triton_idle_cpu_is_split_off_its_cost_per_request() -> None:
-    from loadtest.system_probe import PipelineProbe
-    from pipeline.planner.calibrate import _fixed_and_per_unit, _per_request, _triton_load
-
-    def run(requests_per_s: float) -> PipelineProbe:
-        cores = 0.02 + 0.002 * requests_per_s  # 0.02 cores idle, 2 ms a request
-        return PipelineProbe(
-            design="shared-groups",
-            steps=5,
-            frames=int(80 * 5 * requests_per_s / 10),
-            requests=int(5 * requests_per_s),
-            decode_s_per_frame=0.001,
-            loop_s_per_frame=0.001,
-            client_s_per_request=0.001,
-            triton_s_per_request=cores / requests_per_s,
-            detections_per_frame=0,
-            fps=80 * requests_per_s / 10,
-            rest_cores=0.1,
-            worker_other_cores=0.01,
-            null_execution_s=0.001,
-        )
-
-    slow, fast = run(10.0), run(20.0)
-    fixed, per_request = _fixed_and_per_unit(_triton_load(slow), _triton_load(fast))
-    assert fixed == pytest.approx(0.02) and per_request == pytest.approx(0.002)
-    # Read off one run alone, the idle CPU would have doubled the cost of a request at 10 requests/s.
-    assert slow.triton_s_per_request == pytest.approx(0.004)
-    assert _per_request(slow, fixed) == pytest.approx(0.002)
