@@ -178,8 +178,12 @@ def _measure_count(
     sweep: DesignSweep,
     count: int,
     clips: list[Path],
-) -> None:
-    """One point: simulated cameras, the pipeline, then (unless disabled) the naive loop on them."""
+) -> bool:
+    """One point: simulated cameras, the pipeline, then (unless disabled) the naive loop on them.
+
+    Returns False when Triton died during it: the point is dropped, or, if Triton died at this count
+    before, kept flagged ``server_failed``.
+    """
     models = list(get_design(design).required_models)
     conditions = assign_conditions(count, settings.mix)
     simulator = simulated_cameras(settings, count, seconds=CLIP_SECONDS)
@@ -215,32 +219,10 @@ def _measure_count(
         run.point.aggregate_fps,
         sweep.baseline_fps.get(count, "skipped"),
     )
-
-
-def server_death(running: RunningServices) -> str | None:
-    """Why the embedded Triton is no longer running (how its log says it died), or None while it runs."""
-    server = running.triton_server
-    if server is None or server.running:
-        return None
-    reason = crash_lines(server.log_path) or log_errors(server.log_path)[-1:]
-    return f"{'; '.join(dict.fromkeys(reason)) or 'tritonserver exited'} (log: {server.log_path})"
-
-
-def _measure_checked(
-    settings: LoadTestSettings,
-    design: str,
-    model_config: ModelConfig,
-    running: RunningServices,
-    sweep: DesignSweep,
-    count: int,
-    clips: list[Path],
-) -> bool:
-    """Measure one point; False when Triton died during it (the point dropped, or kept flagged if again)."""
-    _measure_count(settings, design, model_config, running, sweep, count, clips)
     death = server_death(running)
     if death is None:
         return True
-    run = sweep.runs.pop()
+    sweep.runs.pop()  # what a dead server left of the window is no measurement
     again = any(failed == count for failed, _ in sweep.server_failures)
     sweep.server_failures.append((count, death))
     if again:
@@ -254,6 +236,15 @@ def _measure_checked(
         "it died at this count before: the point is kept, flagged" if again else "it is measured again",
     )
     return False
+
+
+def server_death(running: RunningServices) -> str | None:
+    """Why the embedded Triton is no longer running (how its log says it died), or None while it runs."""
+    server = running.triton_server
+    if server is None or server.running:
+        return None
+    reason = crash_lines(server.log_path) or log_errors(server.log_path)[-1:]
+    return f"{'; '.join(dict.fromkeys(reason)) or 'tritonserver exited'} (log: {server.log_path})"
 
 
 def _sweep_design(
@@ -274,7 +265,7 @@ def _sweep_design(
             if count in measured:
                 continue
             progress.update(task, description=f"{design}: {count} camera(s)")
-            if not _measure_checked(settings, design, model_config, running, sweep, count, clips):
+            if not _measure_count(settings, design, model_config, running, sweep, count, clips):
                 if sweep.runs and sweep.runs[-1].point.server_failed:
                     progress.advance(task)
                     sweep.skipped = list(settings.cameras[index + 1 :])
@@ -289,7 +280,7 @@ def _sweep_design(
         sweep.swept_up = True
     while (between := refine_counts(sweep.runs, settings.knee_step)) is not None:
         progress.update(task, description=f"{design}: {between} camera(s), refining the knee")
-        alive = _measure_checked(settings, design, model_config, running, sweep, between, clips)
+        alive = _measure_count(settings, design, model_config, running, sweep, between, clips)
         if alive or sweep.runs[-1].point.server_failed:
             sweep.refined.append(between)
         if not alive:

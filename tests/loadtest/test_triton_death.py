@@ -21,13 +21,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def test_a_point_where_triton_died_is_measured_again_then_kept_flagged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    measure = runner._measure_count
+    measure = runner.measure_point
     deaths_to_cause = {1: 1, 2: 2}  # camera count -> times the real server is killed at its point's end
     killed: list[int] = []
 
-    def measure_then_kill_triton(*args: Any) -> None:
-        measure(*args)
-        running, count = args[3], args[5]
+    def measure_then_kill_triton(*args: Any, **kwargs: Any) -> Any:
+        run = measure(*args, **kwargs)
+        config, running = args[0], args[2]
+        count = len(config.cameras)
         server = running.triton_server
         if deaths_to_cause.get(count, 0) > 0 and server is not None and server.pid is not None:
             deaths_to_cause[count] -= 1
@@ -37,8 +38,9 @@ def test_a_point_where_triton_died_is_measured_again_then_kept_flagged(
             while server.running and time.monotonic() < deadline:
                 time.sleep(0.05)
             killed.append(pid)
+        return run
 
-    monkeypatch.setattr(runner, "_measure_count", measure_then_kill_triton)
+    monkeypatch.setattr(runner, "measure_point", measure_then_kill_triton)
     monkeypatch.setattr(runner, "MAX_TRITON_STARTS", 4)
     settings = LoadTestSettings(
         out=tmp_path / "out",
