@@ -3,8 +3,8 @@
 For every family: build it from the model config, load trained weights or seed random ones, script it
 with TorchScript and save ``<repo>/<name>/1/model.pt``. For every model, the merge model and every
 ensemble: write ``config.pbtxt``, ``configs/gpu.pbtxt`` and the ``1/model.py`` shim (see
-:mod:`pipeline.serving.repository`) and ``1/export.json``, which tells clients the input size and
-the config the weights were built from.
+:mod:`pipeline.serving.repository`) and ``1/export.json``, which tells clients (and the model itself, for its
+warm-up) the input size and the config the weights were built from.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from pipeline.errors import ModelError
+from pipeline.models.blocks import stride_after
 from pipeline.models.designs import ENSEMBLES, MERGE_MODEL
 from pipeline.models.model_config import ModelConfig
-from pipeline.models.registry import build_model, get_family, list_families
+from pipeline.models.registry import ModelInput, build_model, get_family, list_families
 from pipeline.serving.repository import (
     DETECTIONS,
     IMAGES,
@@ -98,6 +99,15 @@ def build_weighted_model(name: str, config: ModelConfig, weights: Path | None = 
     return model.eval()
 
 
+def input_side(model_input: str, config: ModelConfig) -> int | None:
+    """Height and width of one frame's input: the frame's, or the trunk's features'; None for the merge."""
+    if model_input == IMAGES:
+        return config.input_size
+    if model_input == ModelInput.FEATURES.value:
+        return config.input_size // stride_after(config.shared.backbone, config.shared.branch_point)
+    return None
+
+
 def export_info(name: str, config: ModelConfig, weights: Path | None) -> dict[str, Any]:
     """The contents of ``<name>/1/export.json``: what a client needs to call the model."""
     if name in ENSEMBLES:
@@ -111,6 +121,7 @@ def export_info(name: str, config: ModelConfig, weights: Path | None) -> dict[st
         "name": name,
         "input": model_input,
         "input_size": config.input_size,
+        "input_side": input_side(model_input, config),
         "spatial_multiple": spatial_multiple(name, config),
         "max_detections": config.head.max_detections,
         "weights": (str(weights / f"{name}.pt") if weights else f"random(seed={random_seed(name)})")

@@ -102,6 +102,12 @@ def test_model_output_equals_pytorch(name, client, torch_models, frames, config)
     np.testing.assert_allclose(served, expected.numpy(), atol=ATOL, rtol=1e-5)
 
 
+def test_every_torchscript_model_warmed_up_before_it_served(client, triton_server):
+    # Their first calls profile the graph; Triton's log shows each model ran them at start-up.
+    log = triton_server.log_path.read_text()
+    assert [name for name in list_families() if f"{name} warmed up in" not in log] == []
+
+
 def test_merge_detections_output_equals_pytorch(client, config):
     k = config.head.max_detections
     rng = np.random.default_rng(3)
