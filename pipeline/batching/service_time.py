@@ -41,14 +41,23 @@ class ServiceLine:
         return int(min(max_batch, max(1, fits)))
 
 
+COVERED = 0.9
+"""Share of the weight the line is fitted through: the most frequent batch sizes that make it up."""
+
+
 def fit_service_line(points: Mapping[int, tuple[float, float]]) -> ServiceLine | None:
     """Weighted least-squares line through ``{batch: (seconds, weight)}``; None without a positive weight.
+
+    Only the most frequent batch sizes that together hold ``COVERED`` of the weight are fitted. A size
+    seen rarely steers a line by its leverage alone: a fresh worker's first request goes out at the cap,
+    under start-up contention, and that one execution of 32 frames at five times the usual cost per
+    frame once set every target of its model to one or two frames for the seconds it stayed in view.
 
     With one batch size, all the time is charged per frame (no fixed part): the estimate of a smaller
     batch is then optimistic, of a larger batch exact for compute-bound models. A slope that comes out
     negative (noise on nearly equal batches) falls back to the mean cost per frame.
     """
-    used = {b: (t, w) for b, (t, w) in points.items() if w > 0 and b > 0}
+    used = _most_frequent({b: (t, w) for b, (t, w) in points.items() if w > 0 and b > 0})
     if not used:
         return None
     weight = sum(w for _, w in used.values())
@@ -65,8 +74,21 @@ def fit_service_line(points: Mapping[int, tuple[float, float]]) -> ServiceLine |
     return ServiceLine(max(0.0, (sum_t - per_frame * sum_b) / weight), per_frame)
 
 
+def _most_frequent(points: dict[int, tuple[float, float]]) -> dict[int, tuple[float, float]]:
+    """The heaviest points that together hold ``COVERED`` of the total weight (at least one)."""
+    total = sum(w for _, w in points.values())
+    kept: dict[int, tuple[float, float]] = {}
+    for batch, (seconds, weight) in sorted(points.items(), key=lambda item: -item[1][1]):
+        if kept and sum(w for _, w in kept.values()) >= COVERED * total:
+            break
+        kept[batch] = (seconds, weight)
+    return kept
+
+
 class ServiceTimeModel:
     """The round-trip line of one model, through the fastest of the last ``samples`` answers per batch size.
+
+    Each size weighs as many as its answers among those samples.
 
     The lower envelope keeps occasional queueing from passing for cost; sustained queueing (a shared,
     saturated server) still does, which is why the server's own times are preferred where known.
@@ -81,10 +103,12 @@ class ServiceTimeModel:
         """Record one answered request of ``batch`` frames that took ``seconds`` from send to answer."""
         self._samples.append((batch, seconds))
         fastest: dict[int, float] = {}
+        answers: dict[int, int] = {}
         for size, took in self._samples:
+            answers[size] = answers.get(size, 0) + 1
             if took < fastest.get(size, math.inf):
                 fastest[size] = took
-        self._line = fit_service_line({size: (took, 1.0) for size, took in fastest.items()})
+        self._line = fit_service_line({size: (took, answers[size]) for size, took in fastest.items()})
 
     @property
     def line(self) -> ServiceLine | None:

@@ -118,6 +118,26 @@ def test_fit_service_line_weights_batch_sizes_by_executions():
     assert noisy is not None and noisy.fixed_s == 0 and noisy.per_frame_s == pytest.approx(0.099 / 9)
 
 
+def test_fit_service_line_a_rare_cold_batch_does_not_tilt_the_line():
+    # Seen in Triton: a fresh worker's first request at the cap ran at five times the cost per frame of
+    # the small batches after it; fitted with its leverage, the line left room for one or two frames.
+    points = {1: (0.009, 14.0), 3: (0.025, 24.0), 32: (2.16, 1.0)}
+    line = fit_service_line(points)
+    assert line is not None and line.largest_batch_within(0.1, 32) == 12  # 1 ms + 8 ms per frame
+    assert line.per_frame_s == pytest.approx(0.008)
+    # Where the rare size is all there is, it is the line.
+    assert _parts(fit_service_line({32: (2.16, 1.0)})) == pytest.approx((0.0, 2.16 / 32))
+
+
+def test_service_time_model_weighs_sizes_by_their_answers():
+    service = ServiceTimeModel()
+    service.observe(32, 0.97)  # the first answer: the cap, under start-up contention
+    for _ in range(20):
+        service.observe(2, 0.05)
+        service.observe(3, 0.07)
+    assert _parts(service.line) == pytest.approx((0.01, 0.02))
+
+
 def test_batcher_batch_size_follows_the_measured_service_time_and_budget():
     server, clock = ManualServer(), Clock()
     batcher: ModelBatcher[int] = ModelBatcher(
