@@ -3,9 +3,11 @@
 Per layer ``l`` of operator kind ``k`` at batch ``b`` (:mod:`pipeline.planner.operators`)::
 
     t_l(b) = kernel_k * n_l + flop_k * b * F_l + byte_k * b * A_l + weight_k * W_l
+             + narrow_in_k * b * F_l / C_in + narrow_out_k * b * F_l / C_out
 
 with FLOPs ``F_l``, activation bytes moved per frame ``A_l`` (input read + output written), weight bytes
-``W_l`` and kernels ``n_l`` from :func:`pipeline.models.profile.profile_family` at batch 1; the cost lines
+``W_l``, a convolution's channels ``C_in`` (per group) and ``C_out`` and kernels ``n_l`` from
+:func:`pipeline.models.profile.profile_family` at batch 1; the cost lines
 come from sampled operators, never from the model being predicted. A model call costs
 ``l_m(b) = call + sum_l t_l(b)``.
 
@@ -46,6 +48,10 @@ class ModelCost:
     activations: FloatArray
     kernels: FloatArray
     kinds: tuple[str, ...]
+    narrow_in: FloatArray
+    """FLOPs per input channel of each convolution (0 for other layers), per frame."""
+    narrow_out: FloatArray
+    """FLOPs per output channel of each convolution (0 for other layers), per frame."""
     input_bytes: int
     output_bytes: int
     reads_features: bool
@@ -67,8 +73,15 @@ class ModelCost:
         per_weight = np.array([f.per_weight_byte_s for f in fits])
         per_flop = np.array([f.per_flop_s for f in fits])
         per_byte = np.array([f.per_byte_s for f in fits])
+        narrow_in = np.array([f.narrow_in_s for f in fits])
+        narrow_out = np.array([f.narrow_out_s for f in fits])
         fixed = hardware.operators.call_s + float(per_kernel @ self.kernels + per_weight @ self.weights)
-        per_frame = float(per_flop @ self.flops + per_byte @ self.activations)
+        per_frame = float(
+            per_flop @ self.flops
+            + per_byte @ self.activations
+            + narrow_in @ self.narrow_in
+            + narrow_out @ self.narrow_out
+        )
         return fixed, per_frame
 
     def latency_s(self, hardware: HardwareProfile, batch: float) -> float:
@@ -95,6 +108,8 @@ def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
         activations=np.array([rows * (parts + 1)]),
         kernels=np.array([float(parts + 2)]),
         kinds=("elementwise",),
+        narrow_in=np.zeros(1),
+        narrow_out=np.zeros(1),
         input_bytes=int(rows * parts),
         output_bytes=int(rows),
         reads_features=False,
@@ -117,6 +132,8 @@ def _profiled(family: str, config_json: str) -> ModelCost:
         activations=np.array([float(layer.input_bytes + layer.activation_bytes) for layer in layers]),
         kernels=np.array([float(layer.kernels) for layer in layers]),
         kinds=tuple(layer_kind(layer.kind) for layer in layers),
+        narrow_in=np.array([layer.narrow_flops()[0] for layer in layers]),
+        narrow_out=np.array([layer.narrow_flops()[1] for layer in layers]),
         input_bytes=profile.input_bytes,
         output_bytes=profile.output_bytes,
         reads_features=get_family(family).input is ModelInput.FEATURES,

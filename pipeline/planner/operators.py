@@ -7,6 +7,11 @@ agree), and times it at a few batch sizes. Per kind, a non-negative least-square
 
     t(b) = per_kernel_s * kernels + per_flop_s * b * flops + per_byte_s * b * moved_bytes
            + per_weight_byte_s * weight_bytes
+           + narrow_in_s * b * flops / in_channels + narrow_out_s * b * flops / out_channels
+
+The last two terms (convolutions only) make a FLOP dearer the narrower the layer: a stem of 3 channels
+or a head of 4 outputs fills few vector lanes, a 192-channel stage all of them. Without them the fit
+charged the wide stages of a wide monolith 35% too much.
 
 A model call is then ``call_s`` (the fixed cost of calling a TorchScript module, from a scripted probe
 network) plus the sum of its layers. This is the nn-Meter idea (kernel-level predictors from sampled
@@ -20,6 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +34,9 @@ from scipy.optimize import nnls  # type: ignore[import-untyped]
 from torch import nn
 
 from pipeline.planner.timing import median_s
+
+if TYPE_CHECKING:
+    from pipeline.models.profile import LayerProfile
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,24 @@ def layer_kind(module_kind: str) -> str:
     return "elementwise"
 
 
+FEATURES = ("kernels", "flops", "moved_bytes", "weight_bytes", "flops/in_channels", "flops/out_channels")
+"""What a layer's cost line multiplies: all but kernels and weight bytes grow with the batch."""
+
+
+def layer_features(layer: LayerProfile, batch: float = 1.0) -> list[float]:
+    """:data:`FEATURES` of one profiled layer (profiled at batch 1) run on ``batch`` frames."""
+    narrow_in, narrow_out = layer.narrow_flops()
+    moved = layer.input_bytes + layer.activation_bytes
+    return [
+        float(layer.kernels),
+        batch * layer.flops,
+        batch * moved,
+        float(layer.weight_bytes),
+        batch * narrow_in,
+        batch * narrow_out,
+    ]
+
+
 class KindFit(BaseModel):
     """The fitted cost line of one operator kind (seconds per unit of each feature)."""
 
@@ -55,17 +82,25 @@ class KindFit(BaseModel):
     per_flop_s: float = Field(0.0, ge=0)
     per_byte_s: float = Field(0.0, ge=0)
     per_weight_byte_s: float = Field(0.0, ge=0)
+    narrow_in_s: float = Field(0.0, ge=0, description="Seconds per FLOP/input channel (convolutions).")
+    narrow_out_s: float = Field(0.0, ge=0, description="Seconds per FLOP/output channel (convolutions).")
     samples: int = Field(0, ge=0, description="Probe timings the fit used.")
     rms_relative_error: float = Field(0.0, ge=0, description="Of the fit on its own probes.")
 
-    def seconds(self, *, kernels: float, flops: float, moved_bytes: float, weight_bytes: float) -> float:
-        """Predicted seconds of one layer call (``flops`` and ``moved_bytes`` for the whole batch)."""
-        return (
-            self.per_kernel_s * kernels
-            + self.per_flop_s * flops
-            + self.per_byte_s * moved_bytes
-            + self.per_weight_byte_s * weight_bytes
-        )
+    def seconds(self, features: Sequence[float]) -> float:
+        """Predicted seconds of one layer call from its :data:`FEATURES` (those of its whole batch)."""
+        return float(np.dot(self.coefficients(), features))
+
+    def coefficients(self) -> list[float]:
+        """The coefficient of each of :data:`FEATURES`, in order."""
+        return [
+            self.per_kernel_s,
+            self.per_flop_s,
+            self.per_byte_s,
+            self.per_weight_byte_s,
+            self.narrow_in_s,
+            self.narrow_out_s,
+        ]
 
 
 class OperatorModel(BaseModel):
@@ -94,15 +129,9 @@ class OperatorSample:
 
     kind: str
     batch: int
-    kernels: float
-    flops: float
-    moved_bytes: float
-    weight_bytes: float
+    features: tuple[float, ...]
+    """:data:`FEATURES` of the probe at ``batch``."""
     seconds: float
-
-    def features(self) -> list[float]:
-        """The fit's feature row."""
-        return [self.kernels, self.flops, self.moved_bytes, self.weight_bytes]
 
 
 @dataclass(frozen=True)
@@ -199,20 +228,18 @@ def sample_probes(count: int, rng: np.random.Generator) -> list[_Probe]:
     return probes
 
 
-def _profiled_features(probe: _Probe, batch: int) -> tuple[float, float, float, float]:
-    """``(kernels, flops, moved bytes, weight bytes)`` of ``probe`` at ``batch``, from camfleet's profiler."""
+def _profiled_features(probe: _Probe, batch: int) -> tuple[float, ...]:
+    """:data:`FEATURES` of ``probe`` at ``batch`` (summed over its layers), from camfleet's profiler."""
     from pipeline.models.profile import profile_module
 
     wrapped = nn.Sequential(probe.module)
     profile = profile_module("probe", wrapped, probe.make_input(batch), input_size=0)
-    kernels = float(sum(layer.kernels for layer in profile.layers))
-    flops = float(sum(layer.flops for layer in profile.layers))
-    moved = float(sum(layer.input_bytes + layer.activation_bytes for layer in profile.layers))
-    weights = float(sum(layer.weight_bytes for layer in profile.layers))
+    # Profiled at the probe's batch already: the features are the batch's.
+    features = np.sum([layer_features(layer) for layer in profile.layers], axis=0)
     if probe.kind == "decoder":
         # The decoder's own ops run inside the leaf; the split that feeds it is a view, not an operator.
-        kernels = max(kernels - 1, 1.0)
-    return kernels, flops, moved, weights
+        features[0] = max(features[0] - 1, 1.0)
+    return tuple(float(value) for value in features)
 
 
 @torch.inference_mode()
@@ -230,9 +257,9 @@ def measure_operators(
                 if batch > 1 and probe.flops_per_frame * batch > _MAX_PROBE_FLOPS:
                     break
                 inputs = probe.make_input(batch)
-                kernels, flops, moved, weights = _profiled_features(probe, batch)
+                features = _profiled_features(probe, batch)
                 seconds = median_s(functools.partial(probe.module, inputs), reps=reps, warmup=2)
-                samples.append(OperatorSample(probe.kind, batch, kernels, flops, moved, weights, seconds))
+                samples.append(OperatorSample(probe.kind, batch, features, seconds))
     finally:
         torch.set_num_threads(previous)
     return samples
@@ -242,7 +269,7 @@ def fit_kind(samples: Sequence[OperatorSample]) -> KindFit:
     """Non-negative least squares on relative error: each row is divided by its measured time."""
     if not samples:
         return KindFit()
-    features = np.array([s.features() for s in samples], dtype=float)
+    features = np.array([s.features for s in samples], dtype=float)
     seconds = np.array([s.seconds for s in samples], dtype=float)
     scale = features.max(axis=0)
     scale[scale == 0] = 1.0
@@ -256,6 +283,8 @@ def fit_kind(samples: Sequence[OperatorSample]) -> KindFit:
         per_flop_s=float(coef[1]),
         per_byte_s=float(coef[2]),
         per_weight_byte_s=float(coef[3]),
+        narrow_in_s=float(coef[4]),
+        narrow_out_s=float(coef[5]),
         samples=len(samples),
         rms_relative_error=rms,
     )
@@ -299,15 +328,7 @@ def predicted_layers_s(model: OperatorModel, net: nn.Module, images: torch.Tenso
     from pipeline.models.profile import profile_module
 
     profile = profile_module("probe", net, images, input_size=int(images.shape[1]))
-    return sum(
-        model.kind(layer_kind(layer.kind)).seconds(
-            kernels=layer.kernels,
-            flops=layer.flops,
-            moved_bytes=layer.input_bytes + layer.activation_bytes,
-            weight_bytes=layer.weight_bytes,
-        )
-        for layer in profile.layers
-    )
+    return sum(model.kind(layer_kind(layer.kind)).seconds(layer_features(layer)) for layer in profile.layers)
 
 
 @torch.inference_mode()
