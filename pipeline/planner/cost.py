@@ -31,6 +31,7 @@ from pipeline.models.classes import CONDITIONS, GROUPS
 from pipeline.models.designs import DESIGNS, MERGE_MODEL
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner.hardware import HardwareProfile
+from pipeline.planner.operators import FEATURES, PER_CALL
 
 logger = logging.getLogger(__name__)
 
@@ -43,46 +44,33 @@ class ModelCost:
     """Per-layer cost arrays of one model (per frame, from a batch-1 profile)."""
 
     name: str
-    flops: FloatArray
-    weights: FloatArray
-    activations: FloatArray
-    kernels: FloatArray
+    features: FloatArray
+    """One row of :data:`~pipeline.planner.operators.FEATURES` per layer, for one frame."""
     kinds: tuple[str, ...]
-    narrow_in: FloatArray
-    """FLOPs per input channel of each convolution (0 for other layers), per frame."""
-    narrow_out: FloatArray
-    """FLOPs per output channel of each convolution (0 for other layers), per frame."""
     input_bytes: int
     output_bytes: int
     reads_features: bool
 
+    def _column(self, feature: str) -> FloatArray:
+        column: FloatArray = self.features[:, FEATURES.index(feature)]
+        return column
+
     @property
     def weight_bytes(self) -> int:
         """Bytes of weights (and buffers) this model keeps in memory."""
-        return int(self.weights.sum())
+        return int(self._column("weight_bytes").sum())
 
     @property
     def flops_per_frame(self) -> float:
         """FLOPs of one frame."""
-        return float(self.flops.sum())
+        return float(self._column("flops").sum())
 
     def latency_line(self, hardware: HardwareProfile) -> tuple[float, float]:
         """``(fixed, per_frame)`` seconds: ``l_m(b) = fixed + per_frame * b`` (every cost line is linear)."""
-        fits = [hardware.operators.kind(kind) for kind in self.kinds]
-        per_kernel = np.array([f.per_kernel_s for f in fits])
-        per_weight = np.array([f.per_weight_byte_s for f in fits])
-        per_flop = np.array([f.per_flop_s for f in fits])
-        per_byte = np.array([f.per_byte_s for f in fits])
-        narrow_in = np.array([f.narrow_in_s for f in fits])
-        narrow_out = np.array([f.narrow_out_s for f in fits])
-        fixed = hardware.operators.call_s + float(per_kernel @ self.kernels + per_weight @ self.weights)
-        per_frame = float(
-            per_flop @ self.flops
-            + per_byte @ self.activations
-            + narrow_in @ self.narrow_in
-            + narrow_out @ self.narrow_out
-        )
-        return fixed, per_frame
+        coefficients = np.array([hardware.operators.kind(kind).coefficients() for kind in self.kinds])
+        per_layer = (coefficients * self.features).sum(axis=0)  # seconds per feature, summed over layers
+        fixed = hardware.operators.call_s + float(per_layer[PER_CALL].sum())
+        return fixed, float(per_layer[~PER_CALL].sum())
 
     def latency_s(self, hardware: HardwareProfile, batch: float) -> float:
         """``l_m(batch)``: seconds of one call on ``batch`` frames, at the profile's torch threads."""
@@ -95,21 +83,18 @@ class ModelCost:
 
     def peak_activation_bytes(self) -> int:
         """Largest activation one frame produces (what a batch multiplies in memory)."""
-        return int(self.activations.max()) if len(self.activations) else 0
+        moved = self._column("moved_bytes")
+        return int(moved.max()) if len(moved) else 0
 
 
 def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
     """The merge model as one memory-bound layer: read ``parts`` detection tensors, write one."""
     rows = float(max_detections * DETECTION_ROW_BYTES)
+    merge = dict.fromkeys(FEATURES, 0.0) | {"kernels": float(parts + 2), "moved_bytes": rows * (parts + 1)}
     return ModelCost(
         name=name,
-        flops=np.zeros(1),
-        weights=np.zeros(1),
-        activations=np.array([rows * (parts + 1)]),
-        kernels=np.array([float(parts + 2)]),
+        features=np.array([[merge[feature] for feature in FEATURES]]),
         kinds=("elementwise",),
-        narrow_in=np.zeros(1),
-        narrow_out=np.zeros(1),
         input_bytes=int(rows * parts),
         output_bytes=int(rows),
         reads_features=False,
@@ -120,20 +105,17 @@ def merge_cost(name: str, max_detections: int, parts: int) -> ModelCost:
 def _profiled(family: str, config_json: str) -> ModelCost:
     from pipeline.models.profile import profile_family
     from pipeline.models.registry import ModelInput, get_family
-    from pipeline.planner.operators import layer_kind
+    from pipeline.planner.operators import layer_features, layer_kind
 
     config = ModelConfig.model_validate_json(config_json)
     profile = profile_family(family, config, batch=1, device="meta")
     layers = profile.layers
     return ModelCost(
         name=family,
-        flops=np.array([float(layer.flops) for layer in layers]),
-        weights=np.array([float(layer.weight_bytes) for layer in layers]),
-        activations=np.array([float(layer.input_bytes + layer.activation_bytes) for layer in layers]),
-        kernels=np.array([float(layer.kernels) for layer in layers]),
+        features=np.array([layer_features(layer) for layer in layers], dtype=float).reshape(
+            -1, len(FEATURES)
+        ),
         kinds=tuple(layer_kind(layer.kind) for layer in layers),
-        narrow_in=np.array([layer.narrow_flops()[0] for layer in layers]),
-        narrow_out=np.array([layer.narrow_flops()[1] for layer in layers]),
         input_bytes=profile.input_bytes,
         output_bytes=profile.output_bytes,
         reads_features=get_family(family).input is ModelInput.FEATURES,

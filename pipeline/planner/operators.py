@@ -56,7 +56,9 @@ def layer_kind(module_kind: str) -> str:
 
 
 FEATURES = ("kernels", "flops", "moved_bytes", "weight_bytes", "flops/in_channels", "flops/out_channels")
-"""What a layer's cost line multiplies: all but kernels and weight bytes grow with the batch."""
+"""What a layer's cost line multiplies."""
+PER_CALL = np.array([name in ("kernels", "weight_bytes") for name in FEATURES])
+"""Which of :data:`FEATURES` a call pays once whatever its batch; the others grow with the batch."""
 
 
 def layer_features(layer: LayerProfile, batch: float = 1.0) -> list[float]:

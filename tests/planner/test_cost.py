@@ -23,7 +23,7 @@ def test_frame_cost_split_batch_never_cheaper(
 def test_design_cost_route_shares_sum_to_one(design: str, model_config: ModelConfig) -> None:
     cost = design_cost(design, model_config, mix={"day": 0.6, "dusk": 0.3, "night": 0.1})
     assert abs(sum(r.share for r in cost.routes) - 1.0) < 1e-9
-    assert all(len(m.kinds) == len(m.flops) for m in cost.models.values())
+    assert all(len(m.kinds) == len(m.features) for m in cost.models.values())
 
 
 def _steps_latency(cost: DesignCost, hardware: HardwareProfile, batch: float) -> float:
@@ -43,8 +43,8 @@ def test_design_cost_trunk_with_one_head_matches_monolith(
     monolith = design_cost("monolith", same)
     shared = design_cost("shared-condition", same, mix={"day": 1.0})
     assert [r.steps for r in shared.routes] == [("trunk", "head_day")]
-    split = shared.models["trunk"].flops.sum() + shared.models["head_day"].flops.sum()
-    assert split == pytest.approx(monolith.models["monolith"].flops.sum())
+    split = shared.models["trunk"].flops_per_frame + shared.models["head_day"].flops_per_frame
+    assert split == pytest.approx(monolith.models["monolith"].flops_per_frame)
     # What the split adds to the layers is one more model call.
     for batch in (1.0, 8.0, 32.0):
         expected = _steps_latency(monolith, hardware, batch) + hardware.operators.call_s
@@ -66,11 +66,11 @@ def test_design_cost_branch_point_extremes_sensible(
     trunk = routed.models["trunk"]
     if branch_point == 0:
         # Only normalise + stem are shared: the heads carry almost all the work.
-        assert trunk.flops.sum() < 0.1 * routed.models["head_day"].flops.sum()
+        assert trunk.flops_per_frame < 0.1 * routed.models["head_day"].flops_per_frame
         assert _steps_latency(grouped, hardware, 8) > 2 * _steps_latency(routed, hardware, 8)
     else:
         # The whole backbone is shared: heads are only the detection head, and running all three is cheap.
-        assert routed.models["head_day"].flops.sum() < trunk.flops.sum()
+        assert routed.models["head_day"].flops_per_frame < trunk.flops_per_frame
         assert _steps_latency(grouped, hardware, 8) < 2 * _steps_latency(routed, hardware, 8)
 
 
