@@ -78,10 +78,12 @@ def _most_frequent(points: dict[int, tuple[float, float]]) -> dict[int, tuple[fl
     """The heaviest points that together hold ``COVERED`` of the total weight (at least one)."""
     total = sum(w for _, w in points.values())
     kept: dict[int, tuple[float, float]] = {}
+    covered = 0.0
     for batch, (seconds, weight) in sorted(points.items(), key=lambda item: -item[1][1]):
-        if kept and sum(w for _, w in kept.values()) >= COVERED * total:
+        if kept and covered >= COVERED * total:
             break
         kept[batch] = (seconds, weight)
+        covered += weight
     return kept
 
 
