@@ -209,7 +209,11 @@ class BatchingConfig(_Strict):
     )
     max_batch: int = Field(32, ge=1, le=1024, description="Most frames in one request (a cap).")
     max_in_flight: int = Field(
-        4, ge=1, le=64, description="Most requests one worker keeps in flight per model (a cap)."
+        4,
+        ge=1,
+        le=64,
+        description="Most requests one worker keeps in flight per model (a cap; the model's instances on "
+        "the servers, read from Triton, bound it too: a request beyond them only waits there).",
     )
     max_frame_age_s: float = Field(
         1.0,

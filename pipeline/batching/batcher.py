@@ -7,9 +7,12 @@ both driven by M's service time, ``t(b) = fixed + per_frame * b`` (:mod:`pipelin
   A frame may wait for one batch in service before its own batch starts, so waiting plus service stay
   within the budget.
 - **Requests in flight** (AIMD): M starts with one request in flight; each answer that did not queue at the
-  server (within twice its estimated service time) allows one more, up to ``max_in_flight``; one that
-  queued halves the allowance. More requests in flight than the servers run at once would only wait there,
-  and every frame behind them with it.
+  server (within twice its estimated service time) allows one more, up to ``max_in_flight`` and up to the
+  executions of M the servers run at once (``server_concurrency``: M's instances); one that queued halves
+  the allowance. More requests in flight than the servers run at once would only wait there, and every
+  frame behind them with it. The queueing check alone does not find that limit on a CPU machine: under
+  load every execution stretches with the cores it shares, so answers that waited still look unqueued,
+  and each extra request in flight carries only the frames that arrived since the last one.
 
 The service time is the server's own execution time per batch size where the caller passes
 ``server_service`` (Triton's statistics: no queueing in it), else the fastest recent round trips. Round
@@ -51,6 +54,8 @@ T = TypeVar("T")
 Submit = Callable[[str, npt.NDArray[np.uint8]], "Future[npt.NDArray[np.float32]]"]
 ServerService = Callable[[str], ServiceLine | None]
 """The server's own service line of a model (no queueing in it), or None where it has none yet."""
+ServerConcurrency = Callable[[str], int | None]
+"""Executions of a model the servers run at once (its instances), or None where they are not known yet."""
 
 _QUEUED = 2.0  # an answer this many times its estimated service time waited about one service at the server
 
@@ -160,6 +165,7 @@ class ModelBatcher(Generic[T]):
         max_queue: int = 256,
         max_age_s: float = 1.0,
         server_service: ServerService | None = None,
+        server_concurrency: ServerConcurrency | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Set the budget and the caps (see the module docstring).
@@ -173,6 +179,8 @@ class ModelBatcher(Generic[T]):
             max_queue: Most frames queued per model whatever the estimates say.
             max_age_s: Frames older than this since capture are dropped at send time.
             server_service: The server's own service line per model, preferred to round trips.
+            server_concurrency: Executions per model the servers run at once; requests in flight stay
+                within it.
             clock: Monotonic time source (tests pass their own).
         """
         if max_batch < 1 or max_in_flight < 1 or max_queue < max_batch or max_delay_s < 0:
@@ -189,6 +197,7 @@ class ModelBatcher(Generic[T]):
         self.max_queue = max_queue
         self.max_age_s = max_age_s
         self._server_service = server_service
+        self._server_concurrency = server_concurrency
         self._clock = clock
         self._lanes: dict[str, _ModelLane[T]] = {}
         self.stats = BatcherStats()
@@ -203,6 +212,11 @@ class ModelBatcher(Generic[T]):
             return served, "server"
         line = lane.service.line
         return line, "round trip" if line is not None else ""
+
+    def most_in_flight(self, model: str) -> int:
+        """The most requests of ``model`` the allowance may reach: the cap, or the servers' concurrency."""
+        concurrency = self._server_concurrency(model) if self._server_concurrency is not None else None
+        return self.max_in_flight if concurrency is None else max(1, min(self.max_in_flight, concurrency))
 
     def batch_target(self, model: str) -> int:
         """Frames per request of ``model`` now: the largest batch that fits half the budget."""
@@ -303,6 +317,7 @@ class ModelBatcher(Generic[T]):
         results = self._collect(now)
         for model, lane in self._lanes.items():
             self._drop_stale(lane, now)
+            lane.allowed = min(lane.allowed, self.most_in_flight(model))  # the servers may have shrunk
             limit = self.max_in_flight if force else lane.allowed
             target = self.batch_target(model)
             while lane.queue and len(lane.in_flight) < limit:
@@ -377,7 +392,7 @@ class ModelBatcher(Generic[T]):
         else:
             expected = line.estimate(size)
         if took <= _QUEUED * expected:
-            lane.allowed = min(self.max_in_flight, lane.allowed + 1)
+            lane.allowed = min(self.most_in_flight(lane.model), lane.allowed + 1)
         else:  # it waited about one service at the server: more in flight would only wait there too
             self.stats.late_requests += 1
             lane.allowed = max(1, lane.allowed // 2)

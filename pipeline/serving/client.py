@@ -147,6 +147,7 @@ class TritonClient:
         self.max_in_flight = max_in_flight
         self._grpc = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
         self._rows: dict[str, int] = {}
+        self._instances: dict[str, int | None] = {}
         self._pool = ShmPool(self._grpc, timeout_s)
         self._shm_worked = False
         self._lock = threading.Lock()
@@ -286,6 +287,21 @@ class TritonClient:
         return [
             {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in index.models
         ]
+
+    def instances(self, model: str) -> int | None:
+        """Executions of ``model`` the server runs at once: its instance groups' counts added up.
+
+        None for an ensemble (it has no instances of its own; its steps do). The config is read once
+        per client: a server that reloads a model with another count is a new server to the pool.
+        """
+        if model not in self._instances:
+            reply = self._with_retries(
+                f"config of {model!r}",
+                lambda: self._grpc.get_model_config(model, client_timeout=self.timeout_s),
+            )
+            groups = reply.config.instance_group
+            self._instances[model] = sum(int(g.count) for g in groups) if groups else None
+        return self._instances[model]
 
     def statistics(self, model: str) -> ModelStatistics:
         """Cumulative inference statistics of ``model``: requests, queue and compute times, batch sizes."""

@@ -1,4 +1,4 @@
-"""Triton's own execution time per model and batch size, read from its statistics over a recent window.
+"""What the servers report about each model: execution times per batch size, and instances.
 
 A worker's round trip to Triton is queueing plus service; when several workers share a model instance the
 queueing is mostly the other workers' requests, which no batch size of this worker can shorten. Triton
@@ -12,6 +12,12 @@ An ensemble's own compute counters are the sum of its steps, which overstates it
 by side (three class-group models on one frame). The line of an ensemble is therefore built from its steps'
 lines along the critical path: trunk, then the slowest of the parallel models, then the merge. Steps that
 share cores run slower each, and their own times show it.
+
+The servers also say how many executions of a model they run at once (its instances, added over the
+pool's servers; for an ensemble the fewest of its steps other than the merge, since every request passes
+each of them). The batcher keeps no more requests of a model in flight than that: a request beyond it would
+only wait at the server, and past saturation the batcher would send each frame that arrived in ever more,
+ever smaller requests while Triton's stretched execution times hide the wait from its queueing check.
 
 A server that restarted (its counters went down) starts its window again; a server that refuses or fails
 the statistics call is skipped and counted (the batcher then falls back to its own round trips); the
@@ -30,7 +36,7 @@ from types import TracebackType
 
 from pipeline.batching.service_time import ServiceLine, fit_service_line
 from pipeline.errors import CamfleetError
-from pipeline.models.designs import EnsembleSpec
+from pipeline.models.designs import MERGE_MODEL, EnsembleSpec
 from pipeline.serving.client import ModelStatistics, TritonClient
 
 logger = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ class _Reading:
 
 
 class ServerComputeTimes:
-    """The service line of each model from the servers' execution times (see the module docstring)."""
+    """Each model's service line and concurrency, from what the servers report (see the module docstring)."""
 
     def __init__(
         self,
@@ -85,6 +91,7 @@ class ServerComputeTimes:
         self._clock = clock
         self._readings: dict[tuple[str, str], deque[_Reading]] = {}
         self._lines: dict[str, ServiceLine] = {}
+        self._concurrency: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing: set[str] = set()
@@ -94,6 +101,10 @@ class ServerComputeTimes:
     def line(self, model: str) -> ServiceLine | None:
         """The service line of ``model`` (seconds per request of ``b`` frames); None until one is read."""
         return self._lines.get(model)
+
+    def concurrency(self, model: str) -> int | None:
+        """Executions of ``model`` the servers run at once (instances over the pool); None until read."""
+        return self._concurrency.get(model)
 
     def start(self) -> ServerComputeTimes:
         """Read once now, then every ``interval_s`` on a daemon thread; returns ``self``."""
@@ -105,15 +116,19 @@ class ServerComputeTimes:
     def refresh(self) -> None:
         """Read every server's statistics of every model and refit each model's line."""
         now = self._clock()
+        instances: dict[str, int] = {}
         for client in self._clients():
             for model in self.models:
                 try:
                     stats = client.statistics(model)
+                    count = client.instances(model)
                 except CamfleetError as exc:
                     self._failed(client.url, exc)
                     continue
                 self._failing.discard(client.url)
                 self._record((client.url, model), _Reading.of(stats, now))
+                if count is not None:
+                    instances[model] = instances.get(model, 0) + count
         for model in self.models:
             line = self._fit(model, now)
             if line is not None:
@@ -122,6 +137,11 @@ class ServerComputeTimes:
             line = self._critical_path(spec)
             if line is not None:
                 self._lines[name] = line
+            steps = [instances.get(step) for step in spec.steps if step != MERGE_MODEL]
+            if steps and all(count is not None for count in steps):
+                instances[name] = min(count for count in steps if count is not None)
+        if instances:  # a round in which no server answered keeps the last counts
+            self._concurrency = instances
 
     def _critical_path(self, spec: EnsembleSpec) -> ServiceLine | None:
         """Trunk + the slowest parallel step + merge; None until every step has a line."""

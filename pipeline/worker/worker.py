@@ -121,6 +121,7 @@ class CameraWorker:
             max_in_flight=batching.max_in_flight,
             max_age_s=batching.max_frame_age_s,
             server_service=self.compute_times.line,
+            server_concurrency=self.compute_times.concurrency,
         )
         self.events = EventStage(settings.events, input_size=settings.input_size, sink=sink)
         self.load = LoadSignal()

@@ -188,6 +188,42 @@ def test_batcher_on_time_answers_raise_the_in_flight_allowance_late_ones_halve_i
     assert batcher.pacing()["m"].in_flight_limit == 1
 
 
+def test_batcher_in_flight_stays_within_the_executions_the_servers_run_at_once():
+    server, clock = ManualServer(), Clock()
+    instances: dict[str, int] = {}
+    batcher: ModelBatcher[int] = ModelBatcher(
+        server.submit,
+        latency_budget_s=0.2,
+        max_batch=2,
+        max_delay_s=0.0,
+        max_in_flight=4,
+        server_concurrency=instances.get,
+        clock=clock,
+    )
+    answered = 0
+
+    def round_of_on_time_answers() -> int:
+        """Keep the model busy, answer everything out on time; return the requests that were out."""
+        nonlocal answered
+        for value in range(16):
+            batcher.add(_frame("m", value, stream=f"cam{value % 4}"))
+        batcher.poll()
+        out = batcher.in_flight("m")
+        clock.now += 0.01
+        for index in range(answered, len(server.requests)):
+            server.answer(index)
+        answered = len(server.requests)
+        batcher.poll()
+        return out
+
+    assert [round_of_on_time_answers() for _ in range(4)] == [1, 2, 4, 4]  # unknown: the cap
+    instances["m"] = 2  # the servers report two instances of m
+    assert [round_of_on_time_answers() for _ in range(3)] == [2, 2, 2]
+    assert batcher.pacing()["m"].in_flight_limit == 2 and batcher.stats.late_requests == 0
+    instances["m"] = 0  # a server with no instance left still gets one request
+    assert round_of_on_time_answers() == 1
+
+
 def test_batcher_out_of_order_completion_matches_frames():
     server, clock = ManualServer(), Clock()
     batcher: ModelBatcher[int] = ModelBatcher(server.submit, max_batch=2, max_delay_s=0.0, clock=clock)

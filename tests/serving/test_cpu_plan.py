@@ -1,5 +1,5 @@
 """The CPU plan: instances and torch threads follow the machine and the cameras, and a real Triton serves the
-tuned view of the repository (ensembles and the merge model included)."""
+tuned view of the repository (ensembles and the merge model included), whose instances the workers read."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from pipeline.errors import ServingError
-from pipeline.models.designs import DESIGNS, MERGE_MODEL
+from pipeline.models.designs import DESIGNS, ENSEMBLES, MERGE_MODEL
 from pipeline.serving.client import TritonClient
+from pipeline.serving.compute_times import ServerComputeTimes
 from pipeline.serving.cpu_plan import MAX_INSTANCES, plan_cpu, tune_config
 from pipeline.serving.launcher import TritonServer
 
@@ -58,5 +59,17 @@ def test_server_with_a_cpu_plan_serves_the_tuned_configs_and_the_ensemble_answer
             assert config["parameters"]["torch_threads"]["string_value"] == str(threads)
         with TritonClient(server.grpc_url, timeout_s=60, use_shared_memory=False) as client:
             detections = client.infer("shared_groups", np.zeros((2, 160, 160, 3), np.uint8))
+            assert client.instances("trunk") == plan.instances and client.instances(MERGE_MODEL) == 1
+            assert client.instances("shared_groups") is None  # an ensemble has no instances of its own
+            # What a worker's batcher bounds its requests in flight by: the ensemble runs as many at once
+            # as its steps other than the merge, over every server of the pool (here one server twice).
+            times = ServerComputeTimes(lambda: [client], ["shared_groups"], ensembles=ENSEMBLES)
+            assert times.concurrency("shared_groups") is None  # nothing read yet
+            times.refresh()
+            assert times.concurrency("shared_groups") == plan.instances == times.concurrency("trunk")
+            assert times.concurrency(MERGE_MODEL) == 1
+            doubled = ServerComputeTimes(lambda: [client, client], ["shared_groups"], ensembles=ENSEMBLES)
+            doubled.refresh()
+            assert doubled.concurrency("shared_groups") == 2 * plan.instances
         assert detections.shape[0] == 2
     assert (model_repository / "monolith" / "config.pbtxt").read_text().count("count: 1") == 1  # untouched
