@@ -30,12 +30,13 @@ from rich.progress import Progress
 from loadtest.baseline import naive_fps
 from loadtest.limits import DecodeLimit, decode_limit, inference_limit
 from loadtest.measure import PointRun, measure_point
-from loadtest.settings import LIMIT_BATCH, SERVER_BATCHING_IN_FLIGHT, LoadTestSettings, assign_conditions
+from loadtest.settings import LIMIT_BATCH, SERVER_BATCHING_IN_FLIGHT, LoadTestSettings
 from pipeline.config import BatchingConfig, PipelineConfig
 from pipeline.errors import CamfleetError
 from pipeline.models.designs import get_design
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig, load_model_config
+from pipeline.planner.cost import assign_conditions
 from pipeline.runtime.services import RunningServices, services
 from pipeline.serving.bundled import crash_lines, log_errors
 from pipeline.world.simulator import CameraSimulator, SimulatedCamera

@@ -146,17 +146,3 @@ def parse_resolution(text: str) -> tuple[int, int]:
     if min(size) < 16 or size[0] % 2 or size[1] % 2:
         raise ConfigError(f"--resolution needs even sides >= 16 (H.264 yuv420p), got {text!r}")
     return size
-
-
-def assign_conditions(cameras: int, mix: dict[str, float]) -> list[str]:
-    """One fixed condition per camera so the shares match ``mix`` as closely as ``cameras`` allows.
-
-    Largest remainder: each condition gets ``floor(share x cameras)``, the rest go to the largest remainders.
-    """
-    exact = {c: share * cameras for c, share in mix.items()}
-    counts = {c: math.floor(v) for c, v in exact.items()}
-    for c in sorted(exact, key=lambda c: (counts[c] - exact[c], CONDITIONS.index(c)))[
-        : cameras - sum(counts.values())
-    ]:
-        counts[c] += 1
-    return [c for c in CONDITIONS for _ in range(counts[c])]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -136,6 +137,8 @@ class Route:
     steps: tuple[str, ...]
     parallel: tuple[str, ...] = ()
     """The steps Triton's ensemble scheduler runs at the same time (a group design's members)."""
+    conditions: tuple[str, ...] = ()
+    """The lighting conditions whose cameras this route serves; empty: every camera, or an even split."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,22 @@ def parse_mix(mix: Mapping[str, float] | None) -> dict[str, float]:
         raise ConfigError(f"mix shares must be >= 0 and not all zero, got {dict(mix)}")
     total = sum(mix.values())
     return {c: mix.get(c, 0.0) / total for c in CONDITIONS}
+
+
+def assign_conditions(cameras: int, mix: Mapping[str, float] | None) -> list[str]:
+    """One fixed condition per camera, in blocks of a condition, so the shares match ``mix`` closely.
+
+    Largest remainder: each condition gets ``floor(share x cameras)``, the rest go to the largest
+    remainders. Cameras are listed condition by condition (as a config lists them by site), which is how
+    the load tester lays out its simulated cameras and how workers, filling in order, receive them.
+    """
+    exact = {c: share * cameras for c, share in parse_mix(mix).items()}
+    counts = {c: math.floor(v) for c, v in exact.items()}
+    for c in sorted(exact, key=lambda c: (counts[c] - exact[c], CONDITIONS.index(c)))[
+        : cameras - sum(counts.values())
+    ]:
+        counts[c] += 1
+    return [c for c in CONDITIONS for _ in range(counts[c])]
 
 
 def design_cost(
@@ -228,7 +247,9 @@ def design_cost(
                 served = name if prefix == "specialist" else f"shared_{name.removeprefix('head_')}"
                 # Condition families share one architecture (families.py): profile it once.
                 del family
-                routes.append(Route(served, share, (*trunk, add(name, f"{prefix}_{CONDITIONS[0]}"))))
+                step = add(name, f"{prefix}_{CONDITIONS[0]}")
+                conditions = (CONDITIONS[index],) if specialists is None else ()
+                routes.append(Route(served, share, (*trunk, step), conditions=conditions))
     else:
         prefix = "specialist" if design == "specialists-groups" else "head"
         members = names(GROUPS, prefix)

@@ -37,7 +37,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
-from pipeline.planner.cost import DesignCost, Route, design_cost, frame_bytes
+from pipeline.planner.cost import DesignCost, Route, assign_conditions, design_cost, frame_bytes
 from pipeline.planner.hardware import MB, HardwareProfile
 from pipeline.report_schema import MEETS_TARGET
 from pipeline.serving.repository import MAX_BATCH_SIZE
@@ -275,18 +275,34 @@ class _DesignModel:
 
         Overloaded or not: the batcher sends as soon as one of its requests in flight comes back, so a
         request carries what arrived since the last one, not a full target (the load tests measured 3-6
-        frames a request at and past saturation where the targets were 10-13). The batch of a route is
-        the frame-weighted harmonic mean over workers (what sets requests per frame).
+        frames a request at and past saturation where the targets were 10-13). A worker's arrivals on a
+        route are its own cameras' on it: cameras are laid out condition by condition
+        (:func:`~pipeline.planner.cost.assign_conditions`) and workers fill in order, so a condition route
+        gets most of some workers' cameras and none of others', and fuller requests than an even split.
+        The batch of a route is the frame-weighted harmonic mean over workers (what sets requests per
+        frame).
         """
         batches: dict[str, float] = {}
         groups = self.workers(cameras)
+        layout = assign_conditions(cameras, self.settings.mix)
         fps = self.settings.fps
         for route in self.cost.routes:
             target = self.batch_target(route, slowdown, serving)
-            requests_per_frame = 0.0
+            first, shares = 0, []
             for members in groups:
-                batch = min(target, 1.0 + members * fps * route.share * self.settings.window_s)
-                requests_per_frame += (members / cameras) / batch
+                mine = layout[first : first + members]
+                first += members
+                on_route = (
+                    sum(c in route.conditions for c in mine) if route.conditions else members * route.share
+                )
+                shares.append(on_route)
+            if sum(shares) <= 0:  # no camera of this condition at this count: an even split stands in
+                shares = [members * route.share for members in groups]
+            requests_per_frame = sum(
+                (on_route / sum(shares)) / min(target, 1.0 + on_route * fps * self.settings.window_s)
+                for on_route in shares
+                if on_route > 0
+            )
             batches[route.served] = 1.0 / requests_per_frame
         return batches
 

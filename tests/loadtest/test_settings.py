@@ -8,13 +8,13 @@ import pytest
 
 from loadtest.settings import (
     LoadTestSettings,
-    assign_conditions,
     parse_cameras,
     parse_mix,
     parse_resolution,
     quick_preset,
 )
 from pipeline.errors import ConfigError
+from pipeline.planner.cost import assign_conditions
 
 
 def test_assign_conditions_ten_cameras_matches_mix_exactly() -> None:

@@ -112,6 +112,24 @@ def test_requests_past_saturation_carry_one_window_not_the_target(
     assert overloaded.batches["monolith"] == pytest.approx(window, rel=0.01)
 
 
+def test_condition_routes_take_each_workers_own_cameras_laid_out_condition_by_condition(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    # 16 cameras of the default mix: cameras 0-7 are day (the first worker), 8-12 dusk, 13-15 night.
+    settings = PlanSettings(fps=10, cameras_per_worker=8, latency_budget_s=2.0, mix=MIX)
+    cost = design_cost("specialists-condition", model_config, mix=MIX)
+    assert [route.conditions for route in cost.routes] == [("day",), ("dusk",), ("night",)]
+    point = operating_point(cost, hardware, model_config, 16, settings)
+    window = settings.window_s * settings.fps
+    # The day route gets the whole first worker's frames, not half of each worker's.
+    assert point.batches["specialist_day"] == pytest.approx(1 + 8 * window, rel=0.01)
+    assert point.batches["specialist_dusk"] == pytest.approx(1 + 5 * window, rel=0.01)
+    assert point.batches["specialist_night"] == pytest.approx(1 + 3 * window, rel=0.01)
+    split = design_cost("specialists-condition", model_config, specialists=3)  # no conditions: an even split
+    even = operating_point(split, hardware, model_config, 16, PlanSettings(fps=10, latency_budget_s=2.0))
+    assert even.batches["specialist_1"] == pytest.approx(1 + 8 / 3 * window, rel=0.01)
+
+
 def test_group_members_run_side_by_side_in_the_ensemble(
     model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
