@@ -10,7 +10,8 @@ The model follows the pipeline as it runs (``docs/planner.md`` states it with th
   service time (transport, every ensemble step, slowed by the CPU the rest of the pipeline takes) fits half
   the latency budget. A request carries the frames that arrive in one window, at most the target, below
   saturation and past it alike: the batcher sends whenever a request in flight returns, so queued frames
-  go out in more requests rather than fuller ones (as the load tests measure).
+  go out in more requests rather than fuller ones (as the load tests measure). A worker's arrivals on a
+  condition route are its own cameras' on it, laid out condition by condition.
 * **Executions.** Triton's dynamic batcher merges the requests that queue at a model step while its
   instances are busy (from every worker, and for a shared trunk from every route), so an execution runs
   ``max(1, requests/s x execution time / instances)`` requests: one while the server idles between
