@@ -14,6 +14,7 @@ like a real one (frames arrive at the clip's fps, forever, a new viewer starts a
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +55,11 @@ class CameraSimulator:
         seconds: clip length (the loop period).
         size: (width, height).
         fps: frames per second.
-        seed: base seed; camera ``k`` uses ``seed + k``.
+        seed: base seed; camera ``k`` uses ``seed + k`` (for its clip and its phase).
+
+    In file mode every camera starts at its own phase within one frame interval (drawn from its seed):
+    cameras started together would otherwise send their frames in step, and a batcher would see every
+    camera's frame of an interval at once, which real cameras never give it.
     """
 
     def __init__(
@@ -84,6 +89,10 @@ class CameraSimulator:
         self._pushers: list[RtspPusher] = []
         self._rtsp_server: RtspServer | None = None
 
+    def phase_s(self, k: int) -> float:
+        """Camera ``k``'s phase: seconds into a frame interval, fixed by its seed."""
+        return random.Random(self.seed + k).uniform(0.0, 1.0 / self.fps)
+
     def _clip_for(self, k: int) -> Path:
         condition = self.conditions[k]
         w, h = self.size
@@ -112,7 +121,7 @@ class CameraSimulator:
                     self._pushers.append(RtspPusher(clip, self._rtsp_server.push_url(name)).start())
                     url = self._rtsp_server.read_url(name)
                 else:
-                    server = TcpCameraServer(clip).start()
+                    server = TcpCameraServer(clip, phase_s=self.phase_s(k)).start()
                     self._servers.append(server)
                     url = server.url
                 self.cameras.append(

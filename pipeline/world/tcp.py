@@ -64,11 +64,25 @@ class _SocketWriter:
 class TcpCameraServer:
     """A looping, real-time TCP stream of one clip; :meth:`start` and :meth:`stop` it (or use ``with``)."""
 
-    def __init__(self, clip: Path, *, host: str = LOOPBACK, faults: StreamFaults | None = None) -> None:
-        """Prepare to serve ``clip`` on ``host`` (a free port is bound by :meth:`start`)."""
+    def __init__(
+        self,
+        clip: Path,
+        *,
+        host: str = LOOPBACK,
+        faults: StreamFaults | None = None,
+        phase_s: float = 0.0,
+    ) -> None:
+        """Prepare to serve ``clip`` on ``host`` (a free port is bound by :meth:`start`).
+
+        ``phase_s``: how far into its clip the camera already is at start, so that cameras started
+        together send their frames at different moments of a frame interval, as real cameras do.
+        """
+        if phase_s < 0:
+            raise ValueError(f"phase_s must be >= 0, got {phase_s}")
         self.clip_path = Path(clip)
         self.host = host
         self.faults = faults or StreamFaults()
+        self.phase_s = phase_s
         self.port = 0
         self.epoch = 0.0
         self._clip: ClipPackets | None = None
@@ -99,7 +113,7 @@ class TcpCameraServer:
         listener.listen(8)
         listener.settimeout(0.2)
         self._listener, self.port = listener, int(listener.getsockname()[1])
-        self.epoch = time.monotonic()
+        self.epoch = time.monotonic() - self.phase_s
         self._spawn(self._accept_loop, "accept")
         logger.info("camera %s serving %s", self.url, self.clip_path.name)
         return self

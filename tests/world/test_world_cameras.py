@@ -57,3 +57,19 @@ def test_camera_simulator_file_mode_urls_and_conditions(tmp_path):
         assert [c.condition for c in cams] == ["day", "dusk", "night"]
         assert all(c.url.startswith("tcp://127.0.0.1:") and c.labels.is_file() for c in cams)
         assert len({c.url for c in cams}) == 3
+
+
+def test_simulated_cameras_start_at_their_own_phase_within_a_frame_interval(tmp_path, short_clip):
+    simulator = CameraSimulator(8, tmp_path, fps=10)
+    phases = [simulator.phase_s(k) for k in range(8)]
+    assert all(0.0 <= p < 0.1 for p in phases)
+    assert max(phases) - min(phases) > 0.03  # spread over the interval, not in step
+    assert phases == [CameraSimulator(8, tmp_path, fps=10).phase_s(k) for k in range(8)]  # seeded
+    before = time.monotonic()
+    with TcpCameraServer(short_clip.path, phase_s=0.05) as server:
+        # The clip clock started 50 ms before the server did: its frames fall 50 ms earlier.
+        assert before - 0.05 <= server.epoch <= time.monotonic() - 0.05
+        times, _ = _read(server.url, 3)
+    assert len(times) == 3
+    with pytest.raises(ValueError):
+        TcpCameraServer(short_clip.path, phase_s=-1.0)
