@@ -299,8 +299,9 @@ class _DesignModel:
                 shares.append(on_route)
             if sum(shares) <= 0:  # no camera of this condition at this count: an even split stands in
                 shares = [members * route.share for members in groups]
+            total = sum(shares)
             requests_per_frame = sum(
-                (on_route / sum(shares)) / min(target, 1.0 + on_route * fps * self.settings.window_s)
+                (on_route / total) / min(target, 1.0 + on_route * fps * self.settings.window_s)
                 for on_route in shares
                 if on_route > 0
             )

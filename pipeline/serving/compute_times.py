@@ -137,9 +137,9 @@ class ServerComputeTimes:
             line = self._critical_path(spec)
             if line is not None:
                 self._lines[name] = line
-            steps = [instances.get(step) for step in spec.steps if step != MERGE_MODEL]
-            if steps and all(count is not None for count in steps):
-                instances[name] = min(count for count in steps if count is not None)
+            steps = [step for step in spec.steps if step != MERGE_MODEL]
+            if steps and all(step in instances for step in steps):
+                instances[name] = min(instances[step] for step in steps)
         if instances:  # a round in which no server answered keeps the last counts
             self._concurrency = instances
 
