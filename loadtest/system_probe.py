@@ -119,6 +119,7 @@ def probe_pipeline(
     cameras: tuple[int, ...] = (4, 8),
     seconds: float = 4.0,
     warmup_s: float = 2.0,
+    rounds: int = 1,
     serving: Callable[[Path], list[str]] | None = None,
     with_server: Callable[[RunningServices], None] | None = None,
 ) -> list[PipelineProbe]:
@@ -126,7 +127,9 @@ def probe_pipeline(
 
     The runs differ in frame rate as well as in steps and detections, so the costs outside the workers
     and Triton split into a fixed part and a part per frame. Counts beyond the designs' run the last
-    design again (a spread of frame rates for that split). Returns one probe per count, in order.
+    design again (a spread of frame rates for that split). The whole sequence runs ``rounds`` times on
+    the same services (a median over rounds is robust to a burst of other work on a shared machine).
+    Returns one probe per count and round, round after round.
 
     One Triton, Redis and Ray serve both runs (the monolith's null model is loaded beside the ensemble's);
     the cameras' clips are the load tester's cached ones. ``serving`` may export more models into the
@@ -147,7 +150,7 @@ def probe_pipeline(
         if len(cameras) < len(PROBE_DESIGNS):
             raise ValueError(f"need a camera count for each of {PROBE_DESIGNS}, got {cameras}")
         designs = [*PROBE_DESIGNS, *[grouped] * (len(cameras) - len(PROBE_DESIGNS))]
-        for design, count in zip(designs, cameras, strict=True):
+        for design, count in [pair for _ in range(rounds) for pair in zip(designs, cameras, strict=True)]:
             models = list(get_design(design).required_models)
             with simulated_cameras(settings, count, seconds=10.0) as simulator:
                 pipeline = pipeline_config(settings, design, simulator.cameras)

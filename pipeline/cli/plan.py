@@ -293,6 +293,12 @@ def calibrate_command(
         bool, typer.Option(help="Do not run the fleet on null models; keep default pipeline costs.")
     ] = False,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Rounds of the decode and pipeline probes; each figure is the median over them."
+        ),
+    ] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Measure this machine with probes that run no model config (under 2 minutes) and write a profile.
@@ -301,6 +307,8 @@ def calibrate_command(
 
     Examples:
       camfleet plan calibrate --out my-machine.json
+
+      camfleet plan calibrate --repeats 3 --out steady.json
 
       camfleet plan calibrate --quick --skip-pipeline --out rough.json
     """
@@ -312,6 +320,7 @@ def calibrate_command(
         skip_pipeline=skip_pipeline,
         device_name=device,
         show_progress=not as_json,
+        repeats=repeats,
     )
     profile.save(out)
     if as_json:

@@ -12,29 +12,42 @@ Steps (under two minutes on two cores):
    ensemble step, the rest of the machine (fixed cores and per frame, over three frame rates). The same
    Triton serves sampled probe networks (:mod:`.serving_probe`): their compute time per execution
    against the operator model's prediction gives the serving line.
+
+The decode and pipeline probes run ``repeats`` rounds and keep each figure's median over them: on a shared
+VM one round can catch a burst of other work, and two single-round calibrations of one machine 90 minutes
+apart differed by 3.6x in the idle cores of the rest of the stack and by 25% in Triton's CPU a request.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from rich.progress import Progress
 
+from pipeline.errors import ConfigError
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner import operators, probes
 from pipeline.planner.hardware import HardwareProfile
+
+if TYPE_CHECKING:
+    from loadtest.system_probe import PipelineProbe
 
 logger = logging.getLogger(__name__)
 
 STEPS = ("operators", "cores", "decode", "pipeline")
 PROBE_RESOLUTION = (640, 360)
+PIPELINE_CAMERAS = (2, 8, 16)
+"""Cameras of the null runs: the monolith at 2, shared-groups at 8 and 16 (20, 80 and 160 fps)."""
+DEFAULT_REPEATS = 1
+"""One round keeps calibration under two minutes; ``--repeats 3`` (about 3.5 min) before validating."""
 
 
 def serving_threads(cores: int) -> int:
@@ -51,6 +64,7 @@ def calibrate(
     skip_pipeline: bool = False,
     device_name: str | None = None,
     show_progress: bool = True,
+    repeats: int = DEFAULT_REPEATS,
 ) -> HardwareProfile:
     """Run every calibration step (see the module docstring) and return the hardware profile.
 
@@ -60,7 +74,10 @@ def calibrate(
         skip_pipeline: Keep the default pipeline figures instead of running the fleet on null models.
         device_name: ``cpu`` or ``cuda``; default: ``cuda`` when available.
         show_progress: Show a progress bar.
+        repeats: Rounds of the decode and pipeline probes; each figure is the median over them.
     """
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
     started = time.monotonic()
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = device.type == "cuda"
@@ -78,7 +95,7 @@ def calibrate(
         for step in steps:
             progress.update(task, description=f"calibrate: {step}")
             step_start = time.monotonic()
-            figures.update(_run_step(step, cores, threads, Path(scratch), quick, figures))
+            figures.update(_run_step(step, cores, threads, Path(scratch), quick, repeats, figures))
             logger.info("calibrate %s: %.1f s", step, time.monotonic() - step_start)
             progress.advance(task)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({cores} cores)"
@@ -88,13 +105,13 @@ def calibrate(
         cores=cores,
         threads=threads,
         calibration_s=round(time.monotonic() - started, 1),
-        notes=f"camfleet plan calibrate{' --quick' if quick else ''}",
+        notes=f"camfleet plan calibrate --repeats {repeats}{' --quick' if quick else ''}",
         **figures,
     )
 
 
 def _run_step(
-    step: str, cores: int, threads: int, scratch: Path, quick: bool, so_far: dict[str, Any]
+    step: str, cores: int, threads: int, scratch: Path, quick: bool, repeats: int, so_far: dict[str, Any]
 ) -> dict[str, Any]:
     if step == "operators":
         samples = operators.measure_operators(
@@ -106,14 +123,21 @@ def _run_step(
     if step == "cores":
         return {"usable_cores": probes.measure_usable_cores(cores, seconds=0.5)}
     if step == "decode":
-        points = probes.measure_decode(
-            scratch, ((640, 360), (1280, 720)), input_size=160, seconds=1.0 if quick else 2.0
-        )
+        rounds = [
+            probes.measure_decode(
+                scratch, ((640, 360), (1280, 720)), input_size=160, seconds=1.0 if quick else 2.0
+            )
+            for _ in range(repeats)
+        ]
+        points = [
+            point.model_copy(update={"fps_per_core": statistics.median(p.fps_per_core for p in same)})
+            for point, *same in zip(rounds[0], *rounds, strict=True)
+        ]
         return {"decode": points}
-    return _pipeline_figures(scratch, quick, so_far)
+    return _pipeline_figures(scratch, quick, repeats, so_far)
 
 
-def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dict[str, Any]:
+def _pipeline_figures(scratch: Path, quick: bool, repeats: int, so_far: dict[str, Any]) -> dict[str, Any]:
     from loadtest.system_probe import probe_pipeline
     from pipeline.planner.serving_probe import ServingProbe, fit_serving
 
@@ -130,10 +154,37 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
 
     # 20, 80 and 160 fps, 5 s each: the split of the rest into fixed and per-frame needs that spread (a
     # line through 20 and 80 fps alone read 0.9 ms a frame where load tests at 300-440 fps showed 0.3).
-    single, grouped, loaded = probe_pipeline(
-        config, scratch, cameras=(2, 8, 16), seconds=5.0, serving=export, with_server=measure
+    runs = probe_pipeline(
+        config,
+        scratch,
+        cameras=PIPELINE_CAMERAS,
+        seconds=3.0 if quick else 5.0,
+        rounds=repeats,
+        serving=export,
+        with_server=measure,
     )
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
+    per_round = len(PIPELINE_CAMERAS)
+    rounds = [_round_figures(*runs[i : i + per_round], bare_decode) for i in range(0, len(runs), per_round)]
+    figures = _median_figures(rounds)
+    return {**figures, "triton_cpu_s_per_mb": 0.0, **fit_serving(samples, figures["serving_fixed_s"])}
+
+
+def _median_figures(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds (the spread is logged: it says how steady the machine was)."""
+    if len(rounds) > 1:
+        for key in rounds[0]:
+            values = [r[key] for r in rounds]
+            logger.info(
+                "pipeline %s over %d rounds: min %.4g, max %.4g", key, len(rounds), min(values), max(values)
+            )
+    return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+
+
+def _round_figures(
+    single: PipelineProbe, grouped: PipelineProbe, loaded: PipelineProbe, bare_decode: float
+) -> dict[str, float]:
+    """The pipeline figures of one round of null runs (monolith, shared-groups, shared-groups loaded)."""
     extra_steps = grouped.steps - single.steps
     # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
     # detections the monolith's null model keeps and the group heads' do not.
@@ -157,10 +208,9 @@ def _pipeline_figures(scratch: Path, quick: bool, so_far: dict[str, Any]) -> dic
         "client_request_cpu_s": single.client_s_per_request,
         "triton_request_cpu_s": single.triton_s_per_request,
         "triton_step_cpu_s": step_s,
-        "triton_cpu_s_per_mb": 0.0,
         "other_frame_cpu_s": rest_per_frame,
         "other_fixed_cores": rest_fixed,
-        **fit_serving(samples, single.null_execution_s),
+        "serving_fixed_s": single.null_execution_s,
     }
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner import probes
+
+if TYPE_CHECKING:
+    from loadtest.system_probe import PipelineProbe
 
 
 def test_usable_cores_is_positive_and_at_most_the_cores() -> None:
@@ -36,8 +40,11 @@ def test_null_repository_serves_design_io_with_null_shims(tmp_path: Path) -> Non
 def test_probe_pipeline_measures_every_stage_on_real_services(tmp_path: Path) -> None:
     from loadtest.system_probe import probe_pipeline
 
-    single, grouped = probe_pipeline(ModelConfig(), tmp_path, cameras=(2, 4), seconds=2.0, warmup_s=2.0)
-    for probe in (single, grouped):
+    runs = probe_pipeline(ModelConfig(), tmp_path, cameras=(2, 4), seconds=2.0, warmup_s=2.0, rounds=2)
+    # Two rounds of (monolith at 2 cameras, shared-groups at 4), round after round, on one set of services.
+    assert [(p.design, round(p.fps / 10)) for p in runs] == [("monolith", 2), ("shared-groups", 4)] * 2
+    single, grouped = runs[2:]
+    for probe in runs:
         assert probe.frames > 0 and probe.requests > 0
         assert probe.decode_s_per_frame > 0 and probe.loop_s_per_frame > 0
         assert probe.triton_s_per_request > 0 and probe.client_s_per_request > 0
@@ -93,3 +100,50 @@ def test_fixed_and_per_frame_splits_two_readings() -> None:
     two_point = _fixed_and_per_frame((20.0, 0.07), (80.0, 0.13 + 0.02))
     assert abs(noisy[1] - 0.001) < abs(two_point[1] - 0.001)
     assert noisy[0] > 0 and noisy[1] > 0
+
+
+def _null_run(design: str, fps: float, *, triton_ms: float, rest_cores: float) -> PipelineProbe:
+    """A null run's figures as :func:`loadtest.system_probe.probe_pipeline` returns them."""
+    from loadtest.system_probe import PipelineProbe
+
+    grouped = design == "shared-groups"
+    return PipelineProbe(
+        design=design,
+        steps=5 if grouped else 1,
+        frames=int(fps * 5),
+        requests=int(fps * 5 / (5 if grouped else 2)),
+        decode_s_per_frame=0.002,
+        loop_s_per_frame=0.0006 if grouped else 0.0046,
+        client_s_per_request=0.001,
+        triton_s_per_request=(triton_ms + (4 * 1.5 if grouped else 0.0)) / 1e3,
+        detections_per_frame=0 if grouped else 40,
+        fps=fps,
+        rest_cores=rest_cores,
+        worker_other_cores=0.02 + fps * 1e-4,
+        null_execution_s=0.0011,
+    )
+
+
+def test_repeated_rounds_keep_each_figures_median_so_one_disturbed_round_does_not_count() -> None:
+    from pipeline.planner.calibrate import _median_figures, _round_figures
+
+    def one_round(triton_ms: float, idle_cores: float) -> dict[str, float]:
+        runs = [
+            _null_run(design, fps, triton_ms=triton_ms, rest_cores=idle_cores + fps * 1e-4)
+            for design, fps in (("monolith", 20.0), ("shared-groups", 80.0), ("shared-groups", 160.0))
+        ]
+        return _round_figures(*runs, bare_decode=0.001)
+
+    quiet = one_round(2.4, 0.03)
+    assert quiet["triton_request_cpu_s"] == pytest.approx(2.4e-3)
+    assert quiet["triton_step_cpu_s"] == pytest.approx(1.5e-3)
+    assert quiet["other_fixed_cores"] == pytest.approx(0.03) and quiet["other_frame_cpu_s"] == pytest.approx(
+        1e-4
+    )
+    assert quiet["worker_detection_cpu_s"] == pytest.approx(1e-4)
+    # A round during a burst of other work on the VM reads every fixed cost higher; the median drops it.
+    burst = one_round(3.0, 0.10)
+    figures = _median_figures([quiet, burst, one_round(2.5, 0.04)])
+    assert figures["triton_request_cpu_s"] == pytest.approx(2.5e-3)
+    assert figures["other_fixed_cores"] == pytest.approx(0.04)
+    assert set(figures) == set(quiet)
