@@ -1,0 +1,60 @@
+"""CPU accounting of the load tester's components: per-thread run times, not 10 ms clock ticks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from loadtest.resources import ResourceSampler
+
+
+def _spin(seconds: float) -> None:
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        pass
+
+
+def test_sampler_reads_a_few_milliseconds_of_cpu_without_tick_rounding() -> None:
+    # 15 ms of CPU in a thread started inside the window: clock ticks would read 10 or 20 ms.
+    sampler = ResourceSampler({"this process": [os.getpid()]})
+    done, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        _spin(0.015)
+        done.set()
+        release.wait(10)  # alive until the window closes: a thread that ends in the window is not counted
+
+    sampler.start()
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert done.wait(10)
+    usage = sampler.stop()
+    release.set()
+    worker.join()
+    assert 0.015 <= usage.cpu_seconds["this process"] < 0.019
+    assert usage.cpu_percent["machine"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_sampler_counts_another_process_and_a_vanished_one_as_zero() -> None:
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt=time.process_time()\nwhile time.process_time()-t<0.2: pass\n"
+         "time.sleep(30)"]
+    )  # fmt: skip
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        gone.wait(30)
+        sampler = ResourceSampler({"busy": [busy.pid], "gone": [gone.pid]})
+        sampler.start()
+        time.sleep(1.0)  # the busy child spins its 0.2 s of CPU after its interpreter starts
+        usage = sampler.stop()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert 0.0 < usage.cpu_seconds["busy"] <= 0.3
+    assert usage.cpu_seconds["gone"] == 0.0 and usage.rss_mb["gone"] == 0.0
