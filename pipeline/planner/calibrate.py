@@ -20,6 +20,7 @@ apart differed by 3.6x in the idle cores of the rest of the stack and by 25% in 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import statistics
@@ -164,27 +165,37 @@ def _pipeline_figures(scratch: Path, quick: bool, repeats: int, so_far: dict[str
         with_server=measure,
     )
     bare_decode = HardwareProfile(decode=so_far["decode"]).decode_s(*PROBE_RESOLUTION)
-    per_round = len(PIPELINE_CAMERAS)
-    rounds = [_round_figures(*runs[i : i + per_round], bare_decode) for i in range(0, len(runs), per_round)]
-    figures = _median_figures(rounds)
+    # The median run of each camera count, field by field, then the figures from those three: medians of
+    # the fitted figures instead would pair one round's fixed cores with another's cost per frame.
+    count = len(PIPELINE_CAMERAS)
+    single, grouped, loaded = (median_probe(runs[i::count]) for i in range(count))
+    figures = _pipeline_split(single, grouped, loaded, bare_decode)
     return {**figures, "triton_cpu_s_per_mb": 0.0, **fit_serving(samples, figures["serving_fixed_s"])}
 
 
-def _median_figures(rounds: list[dict[str, float]]) -> dict[str, float]:
-    """Each figure's median over the rounds (the spread is logged: it says how steady the machine was)."""
-    if len(rounds) > 1:
-        for key in rounds[0]:
-            values = [r[key] for r in rounds]
-            logger.info(
-                "pipeline %s over %d rounds: min %.4g, max %.4g", key, len(rounds), min(values), max(values)
-            )
-    return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+def median_probe(runs: list[PipelineProbe]) -> PipelineProbe:
+    """One null run whose every measured figure is the median of ``runs`` (rounds of one camera count).
+
+    The spread of each figure over the rounds is logged: it says how steady the machine was.
+    """
+    first = runs[0]
+    medians: dict[str, Any] = {}
+    for field in dataclasses.fields(first):
+        values = [getattr(run, field.name) for run in runs]
+        if isinstance(values[0], float):
+            medians[field.name] = statistics.median(values)
+            if len(runs) > 1:
+                logger.info(
+                    "null %s at %.0f fps, %s over %d rounds: min %.4g, max %.4g",
+                    first.design, first.fps, field.name, len(runs), min(values), max(values),
+                )  # fmt: skip
+    return dataclasses.replace(first, **medians)
 
 
-def _round_figures(
+def _pipeline_split(
     single: PipelineProbe, grouped: PipelineProbe, loaded: PipelineProbe, bare_decode: float
 ) -> dict[str, float]:
-    """The pipeline figures of one round of null runs (monolith, shared-groups, shared-groups loaded)."""
+    """The pipeline figures from the null runs: the monolith, shared-groups, and shared-groups loaded."""
     extra_steps = grouped.steps - single.steps
     # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
     # detections the monolith's null model keeps and the group heads' do not.

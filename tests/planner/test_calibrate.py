@@ -124,26 +124,27 @@ def _null_run(design: str, fps: float, *, triton_ms: float, rest_cores: float) -
     )
 
 
-def test_repeated_rounds_keep_each_figures_median_so_one_disturbed_round_does_not_count() -> None:
-    from pipeline.planner.calibrate import _median_figures, _round_figures
+def test_repeated_rounds_take_each_runs_median_so_one_disturbed_round_does_not_count() -> None:
+    from pipeline.planner.calibrate import _pipeline_split, median_probe
 
-    def one_round(triton_ms: float, idle_cores: float) -> dict[str, float]:
-        runs = [
+    def one_round(triton_ms: float, idle_cores: float) -> list[PipelineProbe]:
+        return [
             _null_run(design, fps, triton_ms=triton_ms, rest_cores=idle_cores + fps * 1e-4)
             for design, fps in (("monolith", 20.0), ("shared-groups", 80.0), ("shared-groups", 160.0))
         ]
-        return _round_figures(*runs, bare_decode=0.001)
 
-    quiet = one_round(2.4, 0.03)
+    quiet = _pipeline_split(*one_round(2.4, 0.03), bare_decode=0.001)
     assert quiet["triton_request_cpu_s"] == pytest.approx(2.4e-3)
     assert quiet["triton_step_cpu_s"] == pytest.approx(1.5e-3)
-    assert quiet["other_fixed_cores"] == pytest.approx(0.03) and quiet["other_frame_cpu_s"] == pytest.approx(
-        1e-4
-    )
+    assert quiet["other_fixed_cores"] == pytest.approx(0.03)
+    assert quiet["other_frame_cpu_s"] == pytest.approx(1e-4)
     assert quiet["worker_detection_cpu_s"] == pytest.approx(1e-4)
     # A round during a burst of other work on the VM reads every fixed cost higher; the median drops it.
-    burst = one_round(3.0, 0.10)
-    figures = _median_figures([quiet, burst, one_round(2.5, 0.04)])
+    rounds = [one_round(2.4, 0.03), one_round(3.0, 0.10), one_round(2.5, 0.04)]
+    medians = [median_probe([r[i] for r in rounds]) for i in range(3)]
+    assert [m.design for m in medians] == ["monolith", "shared-groups", "shared-groups"]
+    assert medians[0].steps == 1 and medians[1].steps == 5
+    figures = _pipeline_split(*medians, bare_decode=0.001)
     assert figures["triton_request_cpu_s"] == pytest.approx(2.5e-3)
     assert figures["other_fixed_cores"] == pytest.approx(0.04)
-    assert set(figures) == set(quiet)
+    assert figures["other_frame_cpu_s"] == pytest.approx(1e-4)

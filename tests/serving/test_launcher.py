@@ -47,6 +47,18 @@ def test_server_started_binds_loopback_free_ports_and_serves(tiny_server: Triton
     assert any(is_stub(pid) for pid in child_pids(tiny_server.pid or 0))
 
 
+def test_server_shares_the_callers_session_in_a_process_group_of_its_own(tiny_server: TritonServer) -> None:
+    pid = tiny_server.pid or 0
+    # Its own group: a Ctrl-C in the terminal does not reach it before stop() drains the pipeline.
+    assert os.getpgid(pid) == pid != os.getpgid(0)
+    # The caller's session: with autogroup scheduling a session of its own would take an equal share of
+    # the CPU against the camera workers' session, whatever their nice values.
+    assert os.getsid(pid) == os.getsid(0)
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists():
+        assert autogroup.read_text().split()[0] == Path("/proc/self/autogroup").read_text().split()[0]
+
+
 def test_start_missing_binary_raises_serving_error(tiny_repository: Path, tmp_path: Path) -> None:
     server = TritonServer(tiny_repository, models=["tiny"], tritonserver_home=tmp_path / "nothing")
     with pytest.raises(ServingError, match="tritonserver binary not found"):
