@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -13,30 +11,46 @@ import pytest
 from loadtest.resources import ResourceSampler
 
 
-def _spin(seconds: float) -> None:
+_SPIN_ON_REQUEST = """
+import sys, threading, time
+
+def spin():
     start = time.thread_time()
-    while time.thread_time() - start < seconds:
+    while time.thread_time() - start < 0.015:
         pass
+    print("done", flush=True)
+    sys.stdin.readline()  # alive until the window closes: a thread that ends in it is not counted
+
+print("ready", flush=True)
+sys.stdin.readline()
+worker = threading.Thread(target=spin)  # started inside the window
+worker.start()
+worker.join()
+"""
 
 
+@pytest.mark.timeout(60)
 def test_sampler_reads_a_few_milliseconds_of_cpu_without_tick_rounding() -> None:
     # 15 ms of CPU in a thread started inside the window: clock ticks would read 10 or 20 ms.
-    sampler = ResourceSampler({"this process": [os.getpid()]})
-    done, release = threading.Event(), threading.Event()
-
-    def work() -> None:
-        _spin(0.015)
-        done.set()
-        release.wait(10)  # alive until the window closes: a thread that ends in the window is not counted
-
-    sampler.start()
-    worker = threading.Thread(target=work)
-    worker.start()
-    assert done.wait(10)
-    usage = sampler.stop()
-    release.set()
-    worker.join()
-    assert 0.015 <= usage.cpu_seconds["this process"] < 0.019
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SPIN_ON_REQUEST], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        sampler = ResourceSampler({"child": [child.pid]})
+        sampler.start()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+        usage = sampler.stop()
+        child.stdin.write("end\n")
+        child.stdin.flush()
+        child.wait(30)
+    finally:
+        child.kill()
+        child.wait()
+    assert 0.015 <= usage.cpu_seconds["child"] < 0.019
     assert usage.cpu_percent["machine"] > 0
 
 
