@@ -10,7 +10,6 @@ import pytest
 
 from loadtest.resources import ResourceSampler
 
-
 _SPIN_ON_REQUEST = """
 import sys, threading, time
 

@@ -17,11 +17,12 @@ def _report_from_planner(
 ) -> LoadTestReport:
     """A report whose 'measurements' are the planner's own predictions times ``scale[design]``."""
     designs = []
+    mix = {"day": 0.5, "dusk": 0.3, "night": 0.2}  # the report's (below): routes and camera layout alike
     for design, factor in scale.items():
-        cost = design_cost(design, config, mix={"day": 0.5, "dusk": 0.3, "night": 0.2})
+        cost = design_cost(design, config, mix=mix)
         points = []
         for n in COUNTS:
-            predicted = operating_point(cost, hardware, config, n, PlanSettings())
+            predicted = operating_point(cost, hardware, config, n, PlanSettings(mix=mix))
             fps = min(predicted.offered_fps, predicted.achieved_fps * factor)
             points.append(
                 SweepPoint(
