@@ -296,7 +296,7 @@ def calibrate_command(
     repeats: Annotated[
         int,
         typer.Option(
-            min=1, help="Rounds of the decode and pipeline probes; each figure is the median over them."
+            min=1, help="Rounds of the decode and pipeline probes; their figures are medians over the rounds."
         ),
     ] = 1,
     as_json: JsonOption = False,

@@ -13,9 +13,10 @@ Steps (under two minutes on two cores):
    Triton serves sampled probe networks (:mod:`.serving_probe`): their compute time per execution
    against the operator model's prediction gives the serving line.
 
-The decode and pipeline probes run ``repeats`` rounds and keep each figure's median over them: on a shared
-VM one round can catch a burst of other work, and two single-round calibrations of one machine 90 minutes
-apart differed by 3.6x in the idle cores of the rest of the stack and by 25% in Triton's CPU a request.
+The decode and pipeline probes run ``repeats`` rounds: decode keeps each resolution's median, and each null
+run of the pipeline its figures' medians, from which the costs are split once. On a shared VM one round
+can catch a burst of other work: two single-round calibrations of one machine 90 minutes apart differed by
+3.6x in the idle cores of the rest of the stack and by 25% in Triton's CPU a request.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PROBE_RESOLUTION = (640, 360)
 PIPELINE_CAMERAS = (2, 8, 16)
 """Cameras of the null runs: the monolith at 2, shared-groups at 8 and 16 (20, 80 and 160 fps)."""
 DEFAULT_REPEATS = 1
-"""One round keeps calibration under two minutes; ``--repeats 3`` (about 3.5 min) before validating."""
+"""One round: about two minutes on two cores (97-128 s measured); ``--repeats 3`` took 194 s."""
 
 
 def serving_threads(cores: int) -> int:
@@ -75,7 +76,7 @@ def calibrate(
         skip_pipeline: Keep the default pipeline figures instead of running the fleet on null models.
         device_name: ``cpu`` or ``cuda``; default: ``cuda`` when available.
         show_progress: Show a progress bar.
-        repeats: Rounds of the decode and pipeline probes; each figure is the median over them.
+        repeats: Rounds of the decode and pipeline probes; their figures are medians over the rounds.
     """
     if repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {repeats}")
@@ -131,8 +132,8 @@ def _run_step(
             for _ in range(repeats)
         ]
         points = [
-            point.model_copy(update={"fps_per_core": statistics.median(p.fps_per_core for p in same)})
-            for point, *same in zip(rounds[0], *rounds, strict=True)
+            same[0].model_copy(update={"fps_per_core": statistics.median(p.fps_per_core for p in same)})
+            for same in zip(*rounds, strict=True)
         ]
         return {"decode": points}
     return _pipeline_figures(scratch, quick, repeats, so_far)
