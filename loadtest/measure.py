@@ -1,10 +1,12 @@
 """The measurement core shared by the load tester and ``camfleet bench pipeline``: one pipeline point.
 
 :func:`measure_point` starts a real fleet (controller and camera workers) on already running services and
-lets it warm up. Then it opens a :class:`~pipeline.status.MeasurementWindow` on every worker: throughput and
-latency count the frames *captured* inside the window (steady state), so frames buffered during warm-up and
-inferred inside the window are discarded (their number is reported), and frames captured before the end
-count when their result comes a little later. CPU seconds per process group and the decode counters are
+lets it warm up: ``warmup_s``, then until every camera has delivered a result, then (bounded) until no
+camera's reader is still catching up on the backlog of its start. Then it opens a
+:class:`~pipeline.status.MeasurementWindow` on every worker: throughput and latency count the frames their
+cameras *sent* inside the window (steady state), so frames buffered during warm-up and inferred inside the
+window are discarded (their number is reported), and frames sent before the end count when their result
+comes a little later. Latency runs from the (estimated) send, so a reader's backlog is part of it. CPU seconds per process group and the decode counters are
 read at both ends of the window. This process only reads counters: no frame passes through it.
 """
 
@@ -23,7 +25,7 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import InferenceError
 from pipeline.models.model_config import ModelConfig
 from pipeline.report_schema import MEETS_TARGET, ModelServerStats, SweepPoint
-from pipeline.runtime.fleet import start_fleet
+from pipeline.runtime.fleet import Fleet, start_fleet
 from pipeline.runtime.services import RunningServices
 from pipeline.serving.client import ModelStatistics, TritonClient
 from pipeline.status import FleetStatus, MeasurementWindow
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 _CALL_TIMEOUT_S = 30.0
 _DRAIN_S = 5.0
 _FIRST_RESULT_S = 30.0
+_STEADY_S = 1.0  # a camera is steady once its reader has read at the camera's pace this long
+_STEADY_WAIT_S = 10.0  # past saturation readers keep falling behind and skipping: measure them anyway
 _WINDOW_LEAD_S = 0.5  # the window opens this long after it is sent, so every worker has it in time
 
 
@@ -168,6 +172,26 @@ def _all_flowing(status: FleetStatus, cameras: int) -> bool:
     return len(inferred) == cameras and min(inferred, default=0) > 0
 
 
+def _wait_steady(fleet: Fleet, status: FleetStatus) -> FleetStatus:
+    """Wait (bounded) until no camera's reader is still catching up on the backlog of its start."""
+    deadline = time.monotonic() + _STEADY_WAIT_S
+    while True:
+        catching_up = [c.camera_id for c in status.cameras if c.steady_s < _STEADY_S]
+        if not catching_up:
+            return status
+        if time.monotonic() >= deadline:
+            logger.info(
+                "%d of %d cameras still catching up after %.0f s more warm-up (%s); measuring anyway",
+                len(catching_up),
+                len(status.cameras),
+                _STEADY_WAIT_S,
+                ", ".join(catching_up[:5]),
+            )
+            return status
+        time.sleep(0.2)
+        status = fleet.refresh()
+
+
 def measure_point(
     config: PipelineConfig,
     model_config: ModelConfig,
@@ -193,6 +217,7 @@ def measure_point(
         while time.monotonic() < first_deadline and not _all_flowing(status, len(config.cameras)):
             time.sleep(0.2)
             status = fleet.refresh()
+        status = _wait_steady(fleet, status)
         controller_pid, _ = fleet.controller_cpu()
         components = {
             "driver": driver_pids(),

@@ -55,10 +55,11 @@ class ServerStatus:
 class MeasurementWindow:
     """A span of capture times (wall clock, s) whose frames a measurement counts, e.g. a load-test point.
 
-    Frames count by when they were captured, not when they were inferred: frames buffered during warm-up
-    and inferred inside the window are discarded (and counted as such), and frames captured before the end
-    count even when their result comes after it. Capture times come from each worker's clock (one machine,
-    or NTP-synchronised nodes).
+    Frames count by when their camera sent them, not when they were decoded or inferred: a backlog
+    buffered during warm-up (in the socket or the queues) and drained inside the window is discarded (and
+    counted as such), and frames sent before the end count even when their result comes after it. Send
+    times are estimated from stream timestamps against each worker's clock (:mod:`pipeline.capture_clock`;
+    one machine, or NTP-synchronised nodes).
     """
 
     start: float
@@ -103,11 +104,14 @@ class CameraStatus:
     latency_counts: dict[int, int] = field(default_factory=dict)
     """Cumulative capture-to-result latency histogram (see :mod:`pipeline.worker.live_stats`)."""
     window_inferred: int = 0
-    """Frames captured inside the current :class:`MeasurementWindow` and inferred so far."""
+    """Frames sent inside the current :class:`MeasurementWindow` and inferred so far."""
     window_discarded: int = 0
-    """Frames inferred after the window started but captured before it (warm-up backlog)."""
+    """Frames inferred after the window started but sent before it (warm-up backlog)."""
     window_latency_counts: dict[int, int] = field(default_factory=dict)
-    """The latency histogram of the window's frames."""
+    """The send-to-result latency histogram of the window's frames (a backlog's wait included)."""
+    steady_s: float = 0.0
+    """Seconds since its reader last caught up on a backlog (see :mod:`pipeline.capture_clock`): a measurement
+    waits until every camera is steady, so that a start-up backlog is not what it measures."""
 
 
 @dataclass(frozen=True, slots=True)

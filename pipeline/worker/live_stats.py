@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.capture_clock import StreamClock, TimedFrame, WindowCount, WindowCounter
 from pipeline.status import MeasurementWindow
 
 _BIN_BASE_MS = 0.5
@@ -26,6 +27,15 @@ def latency_bin(latency_ms: float) -> int:
     if latency_ms <= _BIN_BASE_MS:
         return 0
     return int(math.log(latency_ms / _BIN_BASE_MS) / _LOG_GROWTH)
+
+
+def latency_histogram(latencies_ms: Iterable[float]) -> dict[int, int]:
+    """The sparse histogram (bin -> frames) of ``latencies_ms``."""
+    histogram: dict[int, int] = {}
+    for latency_ms in latencies_ms:
+        index = latency_bin(latency_ms)
+        histogram[index] = histogram.get(index, 0) + 1
+    return histogram
 
 
 def histogram_percentile(counts: Mapping[int, int], q: float) -> float:
@@ -62,36 +72,51 @@ class CameraLiveStats:
     detections: int = 0
     latency_counts: dict[int, int] = field(default_factory=dict)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=512))
-    window: MeasurementWindow | None = None
-    window_inferred: int = 0
-    window_discarded: int = 0
-    window_latency_counts: dict[int, int] = field(default_factory=dict)
+    live_source: bool = True
+    """Whether frames come at the camera's pace, so that their timestamps date them for windows."""
+    clock: StreamClock = field(default_factory=StreamClock)
+    window: WindowCounter | None = None
     _done_times: deque[float] = field(default_factory=lambda: deque(maxlen=512))
 
     def open_window(self, window: MeasurementWindow) -> None:
-        """Count the frames captured in ``window`` apart from now on (the previous window's counts go)."""
-        self.window = window
-        self.window_inferred = self.window_discarded = 0
-        self.window_latency_counts = {}
+        """Count the frames sent in ``window`` apart from now on (the previous window's counts go)."""
+        self.window = WindowCounter(window.start, window.end)
 
     def record_result(
-        self, *, latency_ms: float, detections: int, now: float, captured_wall: float, now_wall: float
+        self,
+        *,
+        latency_ms: float,
+        detections: int,
+        now: float,
+        read_wall: float,
+        now_wall: float,
+        media_s: float | None,
     ) -> None:
-        """Count one inferred frame (``now`` monotonic; ``captured_wall`` and ``now_wall`` wall clock)."""
+        """Count one inferred frame.
+
+        Args:
+            latency_ms: decode-to-result time.
+            detections: its confident detections.
+            now: ``time.monotonic()`` now.
+            read_wall: wall clock when it was decoded.
+            now_wall: wall clock now.
+            media_s: its stream timestamp (s), which dates it for windows; None when the stream has none.
+        """
         self.frames_inferred += 1
         self.detections += detections
         self.latencies_ms.append(latency_ms)
         index = latency_bin(latency_ms)
         self.latency_counts[index] = self.latency_counts.get(index, 0) + 1
         self._done_times.append(now)
-        window = self.window
-        if window is None:
-            return
-        if window.start <= captured_wall < window.end:
-            self.window_inferred += 1
-            self.window_latency_counts[index] = self.window_latency_counts.get(index, 0) + 1
-        elif captured_wall < window.start <= now_wall:
-            self.window_discarded += 1
+        if not self.live_source:
+            media_s = None
+        segment = self.clock.observe(media_s, read_wall)
+        if self.window is not None:
+            self.window.add(TimedFrame(read_wall, now_wall, media_s, segment))
+
+    def window_count(self) -> WindowCount:
+        """What the open window counted so far (nothing when none is open)."""
+        return self.window.count() if self.window is not None else WindowCount((), 0)
 
     def fps(self, now: float, window_s: float = 5.0) -> float:
         """Inferred frames per second over the last ``window_s`` seconds."""

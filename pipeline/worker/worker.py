@@ -43,7 +43,7 @@ from pipeline.serving.compute_times import ServerComputeTimes
 from pipeline.serving.pool import TritonPool
 from pipeline.status import CameraStatus, LoadSignal, MeasurementWindow, WorkerStatus
 from pipeline.worker.event_stage import EventStage
-from pipeline.worker.live_stats import CameraLiveStats
+from pipeline.worker.live_stats import CameraLiveStats, latency_histogram
 from pipeline.worker.router import FrameRouter
 from pipeline.worker.settings import WorkerSettings
 
@@ -316,8 +316,9 @@ class CameraWorker:
                     latency_ms=(now - frame.capture_ts) * 1000,
                     detections=confident,
                     now=now,
-                    captured_wall=frame.wall_time,
+                    read_wall=frame.wall_time,
                     now_wall=now_wall,
+                    media_s=frame.media_time_s,
                 )
 
     # -- commands (loop thread) ----------------------------------------------------------------------------
@@ -329,7 +330,8 @@ class CameraWorker:
         self.group.add_camera(spec)
         self.router.add(camera)
         self._cameras[camera.id] = camera
-        self._live[camera.id] = CameraLiveStats(camera.id)
+        # A file read as fast as it decodes has no send times: its frames are dated when read.
+        self._live[camera.id] = CameraLiveStats(camera.id, live_source=spec.is_realtime or not spec.is_file)
         if self._window is not None:
             self._live[camera.id].open_window(self._window)
         self._final.pop(camera.id, None)
@@ -349,6 +351,7 @@ class CameraWorker:
 
     def _camera_status(self, camera_id: str, ingest: CameraStats | None, now: float) -> CameraStatus:
         live = self._live[camera_id]
+        window = live.window_count()
         return CameraStatus(
             camera_id=camera_id,
             worker_id=self.worker_id,
@@ -371,9 +374,10 @@ class CameraWorker:
             latency_p50_ms=round(live.latency_percentile(50), 2),
             latency_p99_ms=round(live.latency_percentile(99), 2),
             latency_counts=dict(live.latency_counts),
-            window_inferred=live.window_inferred,
-            window_discarded=live.window_discarded,
-            window_latency_counts=dict(live.window_latency_counts),
+            window_inferred=window.counted,
+            window_discarded=window.discarded,
+            window_latency_counts=latency_histogram((f.done_t - f.sent_t) * 1000 for f in window.frames),
+            steady_s=round(live.clock.steady_for(time.time()), 2),
         )
 
     def _build_status(self) -> WorkerStatus:
