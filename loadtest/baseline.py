@@ -2,7 +2,9 @@
 
 Each thread opens its camera with PyAV, decodes every frame, resizes it to the model input and calls
 ``TritonClient.infer`` with a batch of one over plain gRPC (no shared memory, no batching, no Ray). The
-aggregate rate of inferred frames over a window is the figure camfleet must beat.
+aggregate rate of inferred frames over a window is the figure camfleet must beat; as in camfleet's own
+measurement, frames count by when their camera sent them (:mod:`pipeline.capture_clock`), so a backlog
+read inside the window does not.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 
+from pipeline.capture_clock import StreamClock, TimedFrame, WindowCounter
 from pipeline.errors import CamfleetError
 from pipeline.models.designs import get_design
 from pipeline.serving.client import TritonClient
@@ -23,11 +26,12 @@ logger = logging.getLogger(__name__)
 
 _OPEN_TIMEOUT_S = (5.0, 2.0)
 _JOIN_S = 10.0
+_SETTLE_S = 1.0  # after the window, for the results of frames sent just before its end
 
 
 @dataclass
 class _Counter:
-    done: int = 0
+    frames: list[TimedFrame] = field(default_factory=list)
     errors: int = 0
 
 
@@ -46,17 +50,20 @@ def _camera_loop(
             logger.warning("naive baseline could not open %s: %s", url, exc)
             counter.errors += 1
             return
+        clock = StreamClock()
         try:
             for frame in container.decode(video=0):
                 if stop.is_set():
                     return
+                read_t = time.monotonic()
+                segment = clock.observe(frame.time, read_t)
                 image = frame.to_ndarray(width=size, height=size, format="rgb24")
                 try:
                     client.infer(model, image[None])
                 except CamfleetError:
                     counter.errors += 1
                     continue
-                counter.done += 1
+                counter.frames.append(TimedFrame(read_t, time.monotonic(), frame.time, segment))
         except av.FFmpegError as exc:
             if not stop.is_set():
                 logger.warning("naive baseline lost %s: %s", url, exc)
@@ -92,14 +99,22 @@ def naive_fps(
         thread.start()
     try:
         time.sleep(warmup_s)
-        start_count, t0 = sum(c.done for c in counters), time.monotonic()
-        time.sleep(duration_s)
-        done, seconds = sum(c.done for c in counters) - start_count, time.monotonic() - t0
+        window = WindowCounter(time.monotonic(), time.monotonic() + duration_s)
+        time.sleep(duration_s + _SETTLE_S)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=_JOIN_S)
+    for counter in counters:
+        for frame in list(counter.frames):
+            window.add(frame)
+    count = window.count()
     errors = sum(c.errors for c in counters)
     if errors:
         logger.warning("naive baseline: %d errors over %d cameras", errors, len(urls))
-    return done / seconds
+    logger.info(
+        "naive baseline: %d frames sent in the window, %d backlog frames discarded",
+        count.counted,
+        count.discarded,
+    )
+    return count.counted / duration_s

@@ -2,14 +2,16 @@
 
 A run has three phases, driven by :func:`measure`: a start-up phase that waits (bounded) until every camera
 has delivered a frame, a warm-up of ``--warmup`` seconds whose frames are discarded, then the measured window
-of ``--seconds``. As in camfleet's :class:`pipeline.status.MeasurementWindow`, a frame counts by when it was
-captured: captured inside the window and inferred before the system stopped (so a frame whose result comes
-just after the window still counts, and a warm-up backlog inferred inside the window does not). Its latency
-is from the grab (decode) to the result. CPU is the runner process's own (all its threads) plus any child
-processes, over the window.
+of ``--seconds``. As in camfleet's :class:`pipeline.status.MeasurementWindow`, a frame counts by when its
+camera sent it (estimated from its timestamp, :mod:`pipeline.capture_clock`): sent inside the window and
+inferred before the system stopped (so a frame whose result comes just after the window still counts, and
+a warm-up backlog inferred inside the window does not; ``extra["discarded"]`` says how many). Its latency
+is from the grab (decode) to the result; ``extra["lag_ms"]`` is from the send. CPU is the runner process's
+own (all its threads) plus any child processes, over the window.
 
-This module imports only the standard library, numpy, torch and psutil, so it runs both in the project's
-environment and in the separate ``.venv-peers`` environment of the Roboflow runner.
+This module imports only the standard library, numpy, torch, psutil and :mod:`pipeline.capture_clock`
+(standard library only, importable from the repository root), so it runs both in the project's environment
+and in the separate ``.venv-peers`` environment of the Roboflow runner.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import psutil
 import torch
+
+from pipeline.capture_clock import TimedFrame, WindowCount, WindowCounter
 
 DEFAULT_INPUT_SIZE = 160
 """camfleet's default model input size (``load_model_config().input_size``); pass ``--input-size`` if not."""
@@ -256,33 +260,6 @@ def base_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
 
 
-class StreamClock:
-    """Estimates when a live stream's frame was captured, from its timestamp, for a reader that may lag.
-
-    A live camera sends each frame at (or after) its due time, so ``arrival - pts`` is smallest, and about
-    constant, for frames read as soon as they arrive. The smallest value seen so far maps a timestamp to
-    the moment the frame was live; a frame read from a backlog (a burst at connect, a socket that filled
-    while the reader was busy) maps to before it was read. A timestamp that goes backwards (the stream
-    restarted) resets the estimate.
-    """
-
-    def __init__(self) -> None:
-        self._offset: float | None = None
-        self._last_pts: float | None = None
-
-    def captured(self, pts_s: float | None, arrival: float) -> float:
-        """The estimated capture time of a frame with timestamp ``pts_s`` (s) read at ``arrival``."""
-        if pts_s is None:
-            return arrival
-        if self._last_pts is not None and pts_s < self._last_pts:
-            self._offset = None
-        self._last_pts = pts_s
-        delay = arrival - pts_s
-        if self._offset is None or delay < self._offset:
-            self._offset = delay
-        return pts_s + self._offset
-
-
 class Recorder:
     """Thread-safe record of frames against the measured window (all times ``time.monotonic()``).
 
@@ -300,10 +277,8 @@ class Recorder:
         self._end: float | None = None
         self._cpu_start = 0.0
         self._cpu_end = 0.0
-        self._frames = dict.fromkeys(self.urls, 0)
+        self._done: dict[str, list[TimedFrame]] = {url: [] for url in self.urls}
         self._grabbed = dict.fromkeys(self.urls, 0)
-        self._latencies: list[float] = []
-        self._lags: list[float] = []
         self._final = False
         self._dropped = 0
         self._errors: list[str] = []
@@ -323,17 +298,15 @@ class Recorder:
             if self.in_window(t):
                 self._grabbed[url] += 1
 
-    def done(self, url: str, captured_t: float, grabbed_t: float, done_t: float) -> None:
-        """Note that a frame of ``url``, captured at ``captured_t`` and grabbed at ``grabbed_t``, is done.
+    def done(self, url: str, frame: TimedFrame) -> None:
+        """Note that a frame of ``url`` is done; it counts if it was sent inside the window.
 
-        ``captured_t`` decides whether it counts; ``grabbed_t`` is where its latency starts. They differ when
-        the runner reads a stream behind its live point (see :class:`StreamClock`).
+        Whether it was is decided when the result is built, with the stream clock's final estimate (see
+        :mod:`pipeline.capture_clock`): a backlog read inside the window does not count.
         """
         with self._lock:
-            if not self._final and self.in_window(captured_t):
-                self._frames[url] += 1
-                self._latencies.append(done_t - grabbed_t)
-                self._lags.append(done_t - captured_t)
+            if not self._final and self._start is not None:
+                self._done[url].append(frame)
 
     def dropped(self, t: float, count: int = 1) -> None:
         """Note that the system reported dropping ``count`` frames at ``t``."""
@@ -385,7 +358,9 @@ class Recorder:
                 raise RuntimeError("result() before the window was opened and closed")
             self._final = True  # results that come in later (a system that did not stop) are ignored
             seconds = self._end - self._start
-            frames = sum(self._frames.values())
+            counts = {url: self._count(frames, self._start, self._end) for url, frames in self._done.items()}
+            inside = [frame for count in counts.values() for frame in count.frames]
+            frames = len(inside)
             cpu = max(self._cpu_end - self._cpu_start, 0.0)
             return PeerResult(
                 system=system,
@@ -395,9 +370,10 @@ class Recorder:
                 frames_grabbed=sum(self._grabbed.values()),
                 aggregate_fps=round(frames / seconds, 3) if seconds > 0 else 0.0,
                 per_camera_fps={
-                    url: round(n / seconds, 3) if seconds > 0 else 0.0 for url, n in self._frames.items()
+                    url: round(count.counted / seconds, 3) if seconds > 0 else 0.0
+                    for url, count in counts.items()
                 },
-                latency_ms=percentiles_ms(self._latencies),
+                latency_ms=percentiles_ms([frame.done_t - frame.read_t for frame in inside]),
                 cpu_seconds=round(cpu, 3),
                 cpu_ms_per_frame=round(cpu * 1000.0 / frames, 3) if frames else None,
                 dropped=self._dropped if dropped_known else None,
@@ -407,8 +383,19 @@ class Recorder:
                 versions=dict(versions),
                 errors=list(self._errors),
                 notes=list(notes),
-                extra={"lag_ms": percentiles_ms(self._lags), **(extra or {})},
+                extra={
+                    "lag_ms": percentiles_ms([frame.done_t - frame.sent_t for frame in inside]),
+                    "discarded": sum(count.discarded for count in counts.values()),
+                    **(extra or {}),
+                },
             )
+
+    @staticmethod
+    def _count(frames: Sequence[TimedFrame], start: float, end: float) -> WindowCount:
+        counter = WindowCounter(start, end)
+        for frame in frames:
+            counter.add(frame)
+        return counter.count()
 
 
 def measure(recorder: Recorder, args: PeerArgs, *, failed: Callable[[], bool] = lambda: False) -> None:

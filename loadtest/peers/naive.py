@@ -8,7 +8,7 @@ thread, with no lock (torch releases the GIL) and no batching. A stream that end
 Latency is from the moment PyAV yields the decoded frame to the model's output. Because decoding waits for
 inference here, a frame can be decoded well after the camera sent it (the burst a camera sends at connect,
 or a socket that filled while the thread inferred): window membership therefore uses the frame's capture
-time estimated from its timestamp (:class:`~loadtest.peers.common.StreamClock`), so a warm-up backlog read
+time estimated from its timestamp (:class:`pipeline.capture_clock.StreamClock`), so a warm-up backlog read
 inside the window does not count, and ``extra["lag_ms"]`` gives capture-to-result times. This runner never
 drops a frame it decoded (``dropped`` is ``None``): when it falls behind, frames wait in the socket and the
 camera server drops them, which it cannot see.
@@ -34,7 +34,6 @@ import av
 from loadtest.peers.common import (
     PeerArgs,
     Recorder,
-    StreamClock,
     base_versions,
     emit,
     infer,
@@ -43,6 +42,7 @@ from loadtest.peers.common import (
     measure,
     parse_args,
 )
+from pipeline.capture_clock import StreamClock, TimedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,11 @@ def camera_loop(url: str, model: Any, size: int, recorder: Recorder, stop: threa
                 grabbed = time.monotonic()
                 if stop.is_set():
                     return
-                captured = clock.captured(frame.time, grabbed)
-                recorder.grabbed(url, captured)
+                segment = clock.observe(frame.time, grabbed)
+                recorder.grabbed(url, TimedFrame(grabbed, grabbed, frame.time, segment).sent_t)
                 image = frame.reformat(width=size, height=size, format="rgb24").to_ndarray()
                 infer(model, image[None])
-                recorder.done(url, captured, grabbed, time.monotonic())
+                recorder.done(url, TimedFrame(grabbed, time.monotonic(), frame.time, segment))
             if not stop.is_set():
                 recorder.error(f"{url}: stream ended; reopened")
         except (av.FFmpegError, OSError) as exc:

@@ -83,6 +83,7 @@ from loadtest.peers.common import (  # noqa: E402
     percentiles_ms,
     stdout_to_stderr,
 )
+from pipeline.capture_clock import TimedFrame  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class RoboflowPeer:
             if self._recorder.in_window(grabbed):
                 self.stamp_latencies.append(stamp_latency)
                 self.waits.append(entered - grabbed)
-            self._recorder.done(self._url(frame.source_id), grabbed, grabbed, done)
+            self._recorder.done(self._url(frame.source_id), TimedFrame(grabbed, done))
         self._prune()
         return [detections[i] for i in range(len(frames))]
 
