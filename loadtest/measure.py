@@ -6,8 +6,9 @@ camera's reader is still catching up on the backlog of its start. Then it opens 
 :class:`~pipeline.status.MeasurementWindow` on every worker: throughput and latency count the frames their
 cameras *sent* inside the window (steady state), so frames buffered during warm-up and inferred inside the
 window are discarded (their number is reported), and frames sent before the end count when their result
-comes a little later. Latency runs from the (estimated) send, so a reader's backlog is part of it. CPU seconds per process group and the decode counters are
-read at both ends of the window. This process only reads counters: no frame passes through it.
+comes a little later. Latency runs from the (estimated) send, so a reader's backlog is part of it. CPU
+seconds per process group and the decode counters are read at both ends of the window. This process only
+reads counters: no frame passes through it.
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def measure_point(
         after_status = fleet.refresh()
         usage = sampler.stop()
         after, server1 = _Reading.of(after_status), model_stats(running.triton, models)
-        # Frames captured just before the end are still on their way: wait for them (or their drop).
+        # Frames sent just before the end are still on their way: wait for them (or their drop).
         time.sleep(config.batching.max_frame_age_s + 0.5)
         settled = fleet.refresh()
     finally:

@@ -42,7 +42,7 @@ class SweepPoint(_Model):
     discarded_frames: int = Field(
         0,
         ge=0,
-        description="Frames inferred in the window but captured before it (warm-up backlog): not counted.",
+        description="Frames inferred in the window but sent by their camera before it (backlog): not counted",
     )
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
