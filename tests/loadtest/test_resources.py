@@ -50,7 +50,6 @@ def test_sampler_reads_a_few_milliseconds_of_cpu_without_tick_rounding() -> None
         child.kill()
         child.wait()
     assert 0.015 <= usage.cpu_seconds["child"] < 0.019
-    assert usage.cpu_percent["machine"] > 0
 
 
 @pytest.mark.timeout(60)
@@ -70,4 +69,6 @@ def test_sampler_counts_another_process_and_a_vanished_one_as_zero() -> None:
         busy.kill()
         busy.wait()
     assert 0.0 < usage.cpu_seconds["busy"] <= 0.3
+    # The host's CPU comes in 10 ms ticks (no finer source): read over this 1 s window, not a 15 ms one.
+    assert usage.cpu_percent["machine"] > 0
     assert usage.cpu_seconds["gone"] == 0.0 and usage.rss_mb["gone"] == 0.0
