@@ -99,7 +99,8 @@ def naive_fps(
         thread.start()
     try:
         time.sleep(warmup_s)
-        window = WindowCounter(time.monotonic(), time.monotonic() + duration_s)
+        opened = time.monotonic()
+        window = WindowCounter(opened, opened + duration_s)
         time.sleep(duration_s + _SETTLE_S)
     finally:
         stop.set()

@@ -29,12 +29,17 @@ def latency_bin(latency_ms: float) -> int:
     return int(math.log(latency_ms / _BIN_BASE_MS) / _LOG_GROWTH)
 
 
+def count_latency(histogram: dict[int, int], latency_ms: float) -> None:
+    """Add one frame of ``latency_ms`` to a sparse histogram (bin -> frames)."""
+    index = latency_bin(latency_ms)
+    histogram[index] = histogram.get(index, 0) + 1
+
+
 def latency_histogram(latencies_ms: Iterable[float]) -> dict[int, int]:
     """The sparse histogram (bin -> frames) of ``latencies_ms``."""
     histogram: dict[int, int] = {}
     for latency_ms in latencies_ms:
-        index = latency_bin(latency_ms)
-        histogram[index] = histogram.get(index, 0) + 1
+        count_latency(histogram, latency_ms)
     return histogram
 
 
@@ -105,8 +110,7 @@ class CameraLiveStats:
         self.frames_inferred += 1
         self.detections += detections
         self.latencies_ms.append(latency_ms)
-        index = latency_bin(latency_ms)
-        self.latency_counts[index] = self.latency_counts.get(index, 0) + 1
+        count_latency(self.latency_counts, latency_ms)
         self._done_times.append(now)
         if not self.live_source:
             media_s = None
