@@ -123,6 +123,7 @@ class _Reading:
     skipped: int
     decoded: int
     decode_drops: int
+    """Frames dropped before the batcher: by a camera's bounded queue, or skipped to catch up with live."""
     batcher_drops: int
     errors: int
     batches: dict[int, int]
@@ -141,7 +142,7 @@ class _Reading:
             frames_in=sum(c.frames_in for c in status.cameras),
             skipped=sum(c.frames_skipped_motion for c in status.cameras),
             decoded=sum(c.frames_decoded for c in status.cameras),
-            decode_drops=sum(c.dropped_decode_queue for c in status.cameras),
+            decode_drops=sum(c.dropped_decode_queue + c.skipped_to_live for c in status.cameras),
             batcher_drops=sum(
                 w.batcher.dropped_behind + w.batcher.dropped_stale + w.batcher.dropped_inference_error
                 for w in workers

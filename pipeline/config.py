@@ -127,6 +127,13 @@ class CameraConfig(_Strict):
     )
     open_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout to open the stream, seconds.")
     read_timeout_s: float = Field(5.0, gt=0, le=120, description="Timeout of one read, seconds.")
+    max_lag_s: float | None = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="A network stream read this many seconds behind the camera skips to the next "
+        "keyframe near live (counted as skipped_to_live); null: never skip.",
+    )
     events: CameraEventsConfig = Field(default_factory=CameraEventsConfig, description="Zones and filters.")
 
     def resolved_url(self, secrets: Mapping[str, SecretConfig]) -> str:

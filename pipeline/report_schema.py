@@ -47,7 +47,7 @@ class SweepPoint(_Model):
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
-    dropped_frames: int = Field(0, ge=0, description="Decode-queue, batcher and inference drops.")
+    dropped_frames: int = Field(0, ge=0, description="Queue, skip-to-live, batcher and inference drops.")
     errors: int = Field(0, ge=0)
     cpu_percent: dict[str, float] = Field(default_factory=dict, description="Per component, 100 = one core.")
     rss_mb: dict[str, float] = Field(default_factory=dict, description="Per component.")

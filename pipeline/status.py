@@ -93,6 +93,8 @@ class CameraStatus:
     frames_skipped_motion: int = 0
     frames_malformed: int = 0
     dropped_decode_queue: int = 0
+    skipped_to_live: int = 0
+    """Frames the reader left undecoded to catch up with its live camera (it was over max_lag_s behind)."""
     dropped_late: int = 0
     """Frames the batcher dropped: their model was behind (oldest first) or they grew too old to send."""
     detections: int = 0

@@ -63,7 +63,7 @@ def _camera_table(status: FleetStatus) -> Table:
             str(cam.events),
             _ms(cam.latency_p50_ms),
             _ms(cam.latency_p99_ms),
-            str(cam.dropped_decode_queue),
+            str(cam.dropped_decode_queue + cam.skipped_to_live + cam.dropped_late),
         )
     for camera_id in status.unplaced:
         table.add_row(camera_id, "-", "not placed yet", *["-"] * 7)

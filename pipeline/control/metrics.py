@@ -128,6 +128,7 @@ class FleetCollector(Collector):
             for stage, key in _FRAME_STAGES.items():
                 frames.add_metric([cid, stage], float(getattr(camera, key)))
             dropped.add_metric([cid, "decode_queue"], float(camera.dropped_decode_queue))
+            dropped.add_metric([cid, "behind_live"], float(camera.skipped_to_live))
             dropped.add_metric([cid, "late"], float(camera.dropped_late))
             for quantile, ms in (("0.5", camera.latency_p50_ms), ("0.99", camera.latency_p99_ms)):
                 latency.add_metric([cid, quantile], ms / 1000.0 if math.isfinite(ms) else math.nan)

@@ -26,6 +26,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("frames_inferred", "inferred"),
     ("frames_skipped_motion", "skipped (motion)"),
     ("dropped_decode_queue", "dropped (decode)"),
+    ("skipped_to_live", "skipped (behind live)"),
     ("dropped_late", "dropped (late)"),
     ("events", "events"),
     ("reconnects", "reconnects"),

@@ -68,6 +68,7 @@ class CameraReader:
         self._frame_ids = itertools.count()
         self._source: VideoSource | None = None
         self._decoded_before = 0  # frames decoded by sources already closed
+        self._skipped_before = 0  # frames those sources skipped to catch up with the camera
         self._recent: deque[float] = deque(maxlen=32)
         self.sampled = 0
         self.reconnects = 0
@@ -87,6 +88,12 @@ class CameraReader:
         """Frames decoded over all connections."""
         source = self._source
         return self._decoded_before + (source.decoded if source is not None else 0)
+
+    @property
+    def skipped_to_live(self) -> int:
+        """Frames left undecoded over all connections because the reader was behind the live camera."""
+        source = self._source
+        return self._skipped_before + (source.skipped_to_live if source is not None else 0)
 
     @property
     def fps(self) -> float:
@@ -203,6 +210,7 @@ class CameraReader:
             return True
         finally:
             self._decoded_before += source.decoded
+            self._skipped_before += source.skipped_to_live
             self._source = None
             source.close()
             self.cpu_s = time.thread_time()

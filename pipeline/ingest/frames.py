@@ -140,6 +140,7 @@ class CameraStats:
         decoded: Frames decoded (before sampling), over all connections.
         sampled: Frames kept by the fps sampler and queued.
         dropped: Sampled frames the bounded queue dropped because the consumer was slower.
+        skipped_to_live: Frames left undecoded because the reader was behind the live camera.
         reconnects: Connection attempts after the first one.
         errors: Errors that ended a connection or an attempt to open one.
         last_error: The last error, URL redacted, or None.
@@ -153,6 +154,7 @@ class CameraStats:
     decoded: int = 0
     sampled: int = 0
     dropped: int = 0
+    skipped_to_live: int = 0
     reconnects: int = 0
     errors: int = 0
     last_error: str | None = None

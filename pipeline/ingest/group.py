@@ -175,6 +175,7 @@ def _stats(camera: _Camera) -> CameraStats:
         decoded=reader.decoded,
         sampled=reader.sampled,
         dropped=camera.queue.dropped,
+        skipped_to_live=reader.skipped_to_live,
         reconnects=reader.reconnects,
         errors=reader.errors,
         last_error=reader.last_error,

@@ -19,6 +19,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from pipeline.errors import StreamError
+from pipeline.ingest.catch_up import CatchUp
 from pipeline.ingest.frames import Frame
 from pipeline.ingest.redact import redact_text
 from pipeline.ingest.spec import CameraSpec
@@ -35,6 +36,11 @@ class VideoSource(Protocol):
     @property
     def decoded(self) -> int:
         """Frames decoded since :meth:`open`, sampled or not."""
+        ...
+
+    @property
+    def skipped_to_live(self) -> int:
+        """Frames of a live stream left undecoded since :meth:`open` to catch up with the camera."""
         ...
 
     def open(self) -> None:
@@ -94,19 +100,26 @@ class PyAVSource:
     Frames are resized by stretching to ``spec.size`` (no letterbox) while converting to ``rgb24``;
     :attr:`Frame.scale` maps boxes back. Only sampled frames are converted, so sampling saves the resize.
     A file with ``spec.is_realtime`` is paced at its own frame rate and with ``spec.is_looping`` restarts at
-    its end, so it behaves like a live camera.
+    its end, so it behaves like a live camera. A network stream whose reader falls more than
+    ``spec.max_lag_s`` behind its camera skips to the live edge (:mod:`pipeline.ingest.catch_up`).
     """
 
     def __init__(self, spec: CameraSpec) -> None:
         self._spec = spec
         self._container: av.container.InputContainer | None = None
         self._decoded = 0
+        self._catch_up: CatchUp | None = None
         self._reformatter = VideoReformatter()
 
     @property
     def decoded(self) -> int:
         """Frames decoded since :meth:`open`, sampled or not."""
         return self._decoded
+
+    @property
+    def skipped_to_live(self) -> int:
+        """Packets of a live stream left undecoded since :meth:`open` to catch up with the camera."""
+        return 0 if self._catch_up is None else self._catch_up.skipped
 
     def _error(self, action: str, exc: BaseException) -> StreamError:
         detail = redact_text(str(exc), self._spec.url)
@@ -121,6 +134,8 @@ class PyAVSource:
         self.close()
         self._container = self._open_container()
         self._decoded = 0
+        max_lag_s = None if self._spec.is_file else self._spec.max_lag_s
+        self._catch_up = None if max_lag_s is None else CatchUp(self._spec.camera_id, max_lag_s)
 
     def _open_container(self) -> av.container.InputContainer:
         spec = self._spec
@@ -159,7 +174,7 @@ class PyAVSource:
             if stream.average_rate:
                 period = 1.0 / float(stream.average_rate)
             try:
-                for vframe in container.decode(stream):
+                for vframe in self._decode(container, stream):
                     if stop.is_set():
                         return
                     self._decoded += 1
@@ -196,6 +211,18 @@ class PyAVSource:
                 return
             offset = last_t + period
             self._container = self._open_container()
+
+    def _decode(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> Iterator[av.VideoFrame]:
+        """Decode the stream's packets, leaving out those :class:`CatchUp` skips while behind."""
+        catch_up = self._catch_up
+        time_base = float(stream.time_base) if stream.time_base is not None else None
+        for packet in container.demux(stream):
+            if catch_up is not None and packet.pts is not None and time_base is not None:
+                if not catch_up.decode(packet.pts * time_base, packet.is_keyframe, time.monotonic()):
+                    continue
+            yield from packet.decode()
 
     def _pace(
         self, anchor: tuple[float, float] | None, t: float, stop: threading.Event

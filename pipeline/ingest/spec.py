@@ -55,6 +55,13 @@ class CameraSpec(BaseModel):
     loop: bool | None = Field(None, description="Restart a file at its end; None: True for files.")
     decode_threads: int = Field(1, ge=0, le=64, description="FFmpeg decoder threads (0: FFmpeg decides).")
     queue_size: int = Field(8, ge=1, le=10_000, description="Frames kept per camera; the oldest drops.")
+    max_lag_s: float | None = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="A network stream read this many seconds behind its camera skips to the next keyframe "
+        "near live (counted as skipped_to_live); None: never skip.",
+    )
     backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Reconnect backoff.")
 
     @model_validator(mode="after")

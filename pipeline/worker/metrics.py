@@ -23,6 +23,7 @@ _CAMERA_COUNTERS = {
     "frames_skipped_motion": "Frames the motion gate held back.",
     "frames_malformed": "Frames of the wrong shape or type, skipped.",
     "dropped_decode_queue": "Frames dropped by the camera's bounded queue (consumer behind).",
+    "skipped_to_live": "Frames left undecoded: the reader was over max_lag_s behind the live camera.",
     "dropped_late": "Frames dropped before inference: their model was behind, or they were too old.",
     "detections": "Confident detections.",
     "events": "Events published.",

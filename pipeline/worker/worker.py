@@ -73,6 +73,7 @@ def camera_spec(camera: CameraConfig, input_size: int, secrets: Mapping[str, Sec
         loop=camera.loop,
         open_timeout_s=camera.open_timeout_s,
         read_timeout_s=camera.read_timeout_s,
+        max_lag_s=camera.max_lag_s,
     )
 
 
@@ -366,6 +367,7 @@ class CameraWorker:
             frames_skipped_motion=live.frames_skipped_motion,
             frames_malformed=live.frames_malformed,
             dropped_decode_queue=ingest.dropped if ingest is not None else 0,
+            skipped_to_live=ingest.skipped_to_live if ingest is not None else 0,
             dropped_late=self.batcher.stats.dropped_by_stream.get(camera_id, 0),
             detections=live.detections,
             events=self.events.published.get(camera_id, 0),

@@ -35,6 +35,10 @@ class MalformingSource:
     def decoded(self) -> int:
         return self._source.decoded
 
+    @property
+    def skipped_to_live(self) -> int:
+        return self._source.skipped_to_live
+
     def open(self) -> None:
         self._source.open()
 
