@@ -17,6 +17,7 @@ from typing import Any, Literal
 import psutil
 
 from loadtest.runner import DesignSweep, LoadTestOutcome
+from pipeline.planner.speed import SpeedReference
 from pipeline.report_schema import DesignResult, Limits, LoadTestReport
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def build_report(outcome: LoadTestOutcome) -> LoadTestReport:
             binding_limit=binding_limit(outcome, s),
             baseline_fps=dict(s.baseline_fps),
             triton_restarts=len(s.server_failures),
+            speed=SpeedReference.mean(s.speed_readings) if s.speed_readings else None,
         )
         for s in outcome.sweeps
     ]

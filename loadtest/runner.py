@@ -37,6 +37,7 @@ from pipeline.models.designs import get_design
 from pipeline.models.export import export_repository
 from pipeline.models.model_config import ModelConfig, load_model_config
 from pipeline.planner.cost import assign_conditions
+from pipeline.planner.speed import SpeedReference, measure_speed
 from pipeline.runtime.services import RunningServices, services
 from pipeline.serving.bundled import crash_lines, log_errors
 from pipeline.world.simulator import CameraSimulator, SimulatedCamera
@@ -67,6 +68,8 @@ class DesignSweep:
     """The sweep over the configured counts is over (the bisection may still be going)."""
     server_failures: list[tuple[int, str]] = field(default_factory=list)
     """(camera count, Triton's error) for every point during which the server died."""
+    speed_readings: list[SpeedReference] = field(default_factory=list)
+    """The machine-speed reference timed before and after the sweep (pipeline.planner.speed)."""
 
 
 @dataclass
@@ -248,6 +251,14 @@ def server_death(running: RunningServices) -> str | None:
     return f"{'; '.join(dict.fromkeys(reason)) or 'tritonserver exited'} (log: {server.log_path})"
 
 
+def _time_speed(sweep: DesignSweep) -> None:
+    """Time the machine-speed reference for ``sweep`` (the planner's validation scales by it)."""
+    try:
+        sweep.speed_readings.append(measure_speed())
+    except CamfleetError as exc:  # the sweep stands without it; validation then predicts unscaled
+        logger.warning("%s: %s", sweep.design, exc)
+
+
 def _sweep_design(
     settings: LoadTestSettings,
     design: str,
@@ -260,6 +271,8 @@ def _sweep_design(
 ) -> bool:
     """Go on with ``sweep`` on ``running``; False when Triton died (start the services, then call again)."""
     size = model_config.input_size
+    if not sweep.runs and not sweep.speed_readings:
+        _time_speed(sweep)
     if not sweep.swept_up:
         measured = {r.point.cameras for r in sweep.runs}
         for index, count in enumerate(settings.cameras):
@@ -287,6 +300,7 @@ def _sweep_design(
         if not alive:
             return False
     sweep.runs.sort(key=lambda r: r.point.cameras)
+    _time_speed(sweep)
     progress.update(task, description=f"{design}: inference-only limit")
     sweep.typical_batch = round(mean_batch(sweep.runs[-1].batch_sizes), 2) if sweep.runs else 0.0
     try:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.planner.speed import SpeedReference
+
 REPORT_SCHEMA_VERSION: Literal[1] = 1
 
 MEETS_TARGET = 0.95
@@ -83,6 +85,11 @@ class DesignResult(_Model):
     )
     baseline_fps: dict[int, float] = Field(
         default_factory=dict, description="Naive per-camera loop (one frame per request), by camera count."
+    )
+    speed: SpeedReference | None = Field(
+        None,
+        description="The machine-speed reference (pipeline.planner.speed) timed before and after this "
+        "design's sweep, their mean; absent in older reports.",
     )
     triton_restarts: int = Field(
         0,

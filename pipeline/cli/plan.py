@@ -226,26 +226,45 @@ def validate_command(
         typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON of the load tests' machine."),
     ] = "auto",
     model_config: ModelConfigOption = None,
+    as_calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--as-calibrated",
+            help="Predict from the profile as calibrated, not scaled to each sweep's machine speed.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Predict each load test from its recorded model config and print the errors.
 
     Per design and report: knee and saturated fps, measured against predicted; per report: whether the
     designs rank the same. --model-config is used only for reports that did not record their config.
+    A shared VM's speed drifts: where the profile and a sweep both timed the machine-speed reference,
+    the design is predicted at the sweep's speed (column "speed": CPU per unit of work against the
+    calibration's; --as-calibrated turns this off).
 
     Examples:
       camfleet plan validate out-default/report.json out-wide/report.json --hardware my-machine.json
+      camfleet plan validate out-*/report.json --hardware my-machine.json --as-calibrated
     """
     from pipeline.planner.hardware import load_hardware
     from pipeline.planner.validate import validate_reports
 
-    summary = validate_reports(reports, model_config_from(model_config), load_hardware(hardware))
+    summary = validate_reports(
+        reports, model_config_from(model_config), load_hardware(hardware), scale_speed=not as_calibrated
+    )
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
         return
-    table = Table(title="planner against load tests", caption="knee step: the sweep's resolution at the knee")
-    for column in ("config", "design", "knee meas", "knee pred", "step", "fps meas", "fps pred", "fps err"):
+    table = Table(
+        title="planner against load tests",
+        caption="knee step: the sweep's resolution at the knee; speed: the sweep's CPU per unit of work "
+        "over the calibration's (the profile was scaled by it)",
+    )
+    for column in ("config", "design", "knee meas", "knee pred", "step"):
         table.add_column(column, justify="left" if column in ("config", "design") else "right")
+    for column in ("fps meas", "fps pred", "fps err", "speed"):
+        table.add_column(column, justify="right")
     for report in summary.reports:
         for d in report.designs:
             fps_error = f"{d.fps_error:+.1%}" + ("" if d.fps_ok else " !")
@@ -259,6 +278,7 @@ def validate_command(
                 f"{d.measured_fps:.1f}",
                 f"{d.predicted_fps:.1f}",
                 fps_error,
+                "-" if d.speed_factor is None else f"x{d.speed_factor:.2f}",
             )
     console.print(table)
     for report in summary.reports:

@@ -17,6 +17,9 @@ The decode and pipeline probes run ``repeats`` rounds: decode keeps each resolut
 run of the pipeline its figures' medians, from which the costs are split once. On a shared VM one round
 can catch a burst of other work: two single-round calibrations of one machine 90 minutes apart differed by
 3.6x in the idle cores of the rest of the stack and by 25% in Triton's CPU a request.
+
+Before the first step and after the last, the machine-speed reference (:mod:`.speed`) is timed; the
+profile keeps their mean, so a load test that times the same reference can be predicted at its speed.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pipeline.errors import ConfigError
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner import operators, probes
 from pipeline.planner.hardware import HardwareProfile
+from pipeline.planner.speed import SpeedReference, measure_speed
 
 if TYPE_CHECKING:
     from loadtest.system_probe import PipelineProbe
@@ -89,6 +93,7 @@ def calibrate(
     threads = threads or serving_threads(cores)
     steps = [s for s in STEPS if not (skip_pipeline and s == "pipeline")]
     figures: dict[str, Any] = {}
+    speed_before = measure_speed()
     with (
         tempfile.TemporaryDirectory(prefix="camfleet-calibrate-") as scratch,
         Progress(disable=not show_progress, transient=True) as progress,
@@ -101,6 +106,7 @@ def calibrate(
             logger.info("calibrate %s: %.1f s", step, time.monotonic() - step_start)
             progress.advance(task)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu ({cores} cores)"
+    figures["speed"] = SpeedReference.mean([speed_before, measure_speed()])
     return HardwareProfile(
         device=name,
         device_kind="cuda" if gpu else "cpu",

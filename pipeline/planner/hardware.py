@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
-from pipeline.planner.operators import OperatorModel
+from pipeline.planner.operators import KindFit, OperatorModel
+from pipeline.planner.speed import SpeedReference
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ class HardwareProfile(BaseModel):
     other_fixed_cores: float = Field(
         0.05, ge=0, description="Cores the idle rest of the stack uses (Ray, Redis, controller, monitors)."
     )
+    speed: SpeedReference | None = Field(
+        None,
+        description="The machine-speed reference timed around the calibration (pipeline.planner.speed); "
+        "validation scales the CPU costs by a load test's reading against it.",
+    )
     created: str = Field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     )
@@ -119,6 +125,44 @@ class HardwareProfile(BaseModel):
         # Below the smallest resolution the line may reach zero; never go below a pixel-scaled floor.
         bare = max(y0 + slope * (pixels - x0), 0.1 * y0 * pixels / x0)
         return self.decode_in_worker * bare
+
+    def scaled(self, factor: float) -> HardwareProfile:
+        """This profile on a machine ``factor`` times slower (every CPU cost times ``factor``).
+
+        Cores stay as they are: a slower machine does the same work in more CPU, not on fewer cores.
+        """
+        if factor <= 0:
+            raise ConfigError(f"a speed factor must be positive, got {factor}")
+
+        def kind(fit: KindFit) -> KindFit:
+            return fit.model_copy(update={name: getattr(fit, name) * factor for name in KindFit.COSTS})
+
+        ops = self.operators
+        cpu_figures = (
+            "serving_fixed_s",
+            "triton_request_cpu_s",
+            "triton_step_cpu_s",
+            "triton_cpu_s_per_mb",
+            "client_request_cpu_s",
+            "worker_fixed_cores",
+            "worker_frame_cpu_s",
+            "worker_detection_cpu_s",
+            "other_frame_cpu_s",
+            "other_fixed_cores",
+        )
+        update: dict[str, object] = {name: getattr(self, name) * factor for name in cpu_figures}
+        update["operators"] = ops.model_copy(
+            update={
+                "call_s": ops.call_s * factor,
+                "conv": kind(ops.conv),
+                "elementwise": kind(ops.elementwise),
+                "decoder": kind(ops.decoder),
+            }
+        )
+        update["decode"] = [
+            point.model_copy(update={"fps_per_core": point.fps_per_core / factor}) for point in self.decode
+        ]
+        return self.model_copy(update=update)
 
     def save(self, path: Path | str) -> Path:
         """Write the profile as indented JSON and return the path."""

@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -93,16 +93,19 @@ class KindFit(BaseModel):
         """Predicted seconds of one layer call from its :data:`FEATURES` (those of its whole batch)."""
         return float(np.dot(self.coefficients(), features))
 
+    COSTS: ClassVar[tuple[str, ...]] = (
+        "per_kernel_s",
+        "per_flop_s",
+        "per_byte_s",
+        "per_weight_byte_s",
+        "narrow_in_s",
+        "narrow_out_s",
+    )
+    """The coefficients' field names, in the order of :data:`FEATURES`."""
+
     def coefficients(self) -> list[float]:
         """The coefficient of each of :data:`FEATURES`, in order."""
-        return [
-            self.per_kernel_s,
-            self.per_flop_s,
-            self.per_byte_s,
-            self.per_weight_byte_s,
-            self.narrow_in_s,
-            self.narrow_out_s,
-        ]
+        return [getattr(self, name) for name in self.COSTS]
 
 
 class OperatorModel(BaseModel):

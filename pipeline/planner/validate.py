@@ -5,6 +5,11 @@ counts drive the prediction. Per design: the knee (most cameras meeting 95% of t
 saturated fps (the most frames/s over the swept counts), predicted against measured; per report: whether
 the five designs rank the same (by knee, then saturated fps).
 
+The machine's speed drifts on a shared VM. Where the profile and a design's sweep both timed the
+machine-speed reference (:mod:`pipeline.planner.speed`), that design is predicted from the profile scaled
+to the sweep's speed (:meth:`HardwareProfile.scaled`), and the factor is reported beside the errors;
+``scale_speed=False`` predicts from the profile as calibrated.
+
 A load test orders two designs only as finely as it measures them: designs whose knees are within one
 sweep step of each other and whose saturated fps are within :data:`FPS_TOLERANCE` are a tie in the
 measurement (one rerun can swap them). Besides the strict ranking, each report says which of the pairs
@@ -49,6 +54,8 @@ class DesignCheck:
     measured_fps: float
     predicted_fps: float
     fps_error: float
+    speed_factor: float | None = None
+    """CPU per unit of work during the sweep over the calibration's (the profile was scaled by it)."""
 
     @property
     def fps_ok(self) -> bool:
@@ -243,9 +250,19 @@ def _knee_step(counts: Sequence[int], knee: int | None) -> int:
 
 
 def validate_report(
-    report: LoadTestReport, config: ModelConfig, hardware: HardwareProfile, *, name: str = "report"
+    report: LoadTestReport,
+    config: ModelConfig,
+    hardware: HardwareProfile,
+    *,
+    name: str = "report",
+    scale_speed: bool = True,
 ) -> Validation:
-    """Predict every design of ``report`` and compare knees, saturated fps and ranking."""
+    """Predict every design of ``report`` and compare knees, saturated fps and ranking.
+
+    With ``scale_speed``, a design whose sweep timed the machine-speed reference is predicted from the
+    profile scaled to that speed (when the profile has the reference too).
+    """
+    calibrated = hardware
     config = report_config(report, config)
     settings = settings_from_report(report)
     checks: list[DesignCheck] = []
@@ -257,6 +274,10 @@ def validate_report(
         counts = sorted(p.cameras for p in result.points)
         kept = kept_detections(result)
         design_settings = settings if kept is None else replace(settings, detections_per_frame=kept)
+        factor = None
+        if scale_speed and calibrated.speed is not None and result.speed is not None:
+            factor = result.speed.factor(calibrated.speed)
+        hardware = calibrated if factor is None else calibrated.scaled(factor)
         knee, _ = max_cameras(cost, hardware, config, design_settings)
         top_predicted = saturated_fps(cost, hardware, config, design_settings, counts)
         top_measured = max(p.aggregate_fps for p in result.points)
@@ -274,6 +295,7 @@ def validate_report(
                 measured_fps=round(top_measured, 1),
                 predicted_fps=round(top_predicted, 1),
                 fps_error=(top_predicted - top_measured) / top_measured if top_measured else 0.0,
+                speed_factor=None if factor is None else round(factor, 3),
             )
         )
     label = str(report.settings.get("model_config", "default"))
@@ -287,9 +309,12 @@ def validate_report(
 
 
 def validate_reports(
-    paths: Sequence[Path], config: ModelConfig, hardware: HardwareProfile
+    paths: Sequence[Path], config: ModelConfig, hardware: HardwareProfile, *, scale_speed: bool = True
 ) -> ValidationSummary:
     """:func:`validate_report` for each report path."""
     return ValidationSummary(
-        [validate_report(load_report(path), config, hardware, name=str(path)) for path in paths]
+        [
+            validate_report(load_report(path), config, hardware, name=str(path), scale_speed=scale_speed)
+            for path in paths
+        ]
     )

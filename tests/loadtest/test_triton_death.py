@@ -62,6 +62,8 @@ def test_a_point_where_triton_died_is_measured_again_then_kept_flagged(
     report = build_report(outcome)
     design = report.designs[0]
     assert design.triton_restarts == 3
+    # The machine-speed reference was timed once before the sweep and once after, across the restarts.
+    assert len(sweep.speed_readings) == 2 and design.speed is not None
     assert [p.cameras for p in design.points] == [1, 2]
     first, second = design.points
     # Died once at 1 camera: measured again, and that measurement is the point.

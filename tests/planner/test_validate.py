@@ -6,6 +6,7 @@ from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import design_cost
 from pipeline.planner.hardware import HardwareProfile
 from pipeline.planner.plan import PlanSettings, operating_point
+from pipeline.planner.speed import SpeedReference
 from pipeline.planner.validate import DesignCheck, Validation, report_config, validate_report
 from pipeline.report_schema import DesignResult, Limits, LoadTestReport, SweepPoint
 
@@ -13,7 +14,10 @@ COUNTS = tuple(range(2, 49, 2))  # past every knee, in steps of two
 
 
 def _report_from_planner(
-    config: ModelConfig, hardware: HardwareProfile, scale: dict[str, float]
+    config: ModelConfig,
+    hardware: HardwareProfile,
+    scale: dict[str, float],
+    speed: SpeedReference | None = None,
 ) -> LoadTestReport:
     """A report whose 'measurements' are the planner's own predictions times ``scale[design]``."""
     designs = []
@@ -36,7 +40,9 @@ def _report_from_planner(
             )
         knee = max((p.cameras for p in points if p.meets_target), default=None)
         designs.append(
-            DesignResult(design=design, points=points, knee_cameras=knee, binding_limit="pipeline")
+            DesignResult(
+                design=design, points=points, knee_cameras=knee, binding_limit="pipeline", speed=speed
+            )
         )
     return LoadTestReport(
         created="2026-12-02T00:00:00Z",
@@ -67,6 +73,22 @@ def test_validate_reports_error_of_a_slower_measurement(
     # Predicted twice the measured peak (unless the measurement was capped by the offered load).
     assert monolith.fps_error > 0.5 and not monolith.fps_ok
     assert monolith.knee_step >= 1
+
+
+def test_validate_predicts_each_sweep_at_the_machine_speed_it_measured(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    """A load test on the same machine running 30% slower than at calibration: not a planner error."""
+    calibrated = SpeedReference(torch_s=0.03, python_s=0.04, memory_s=0.02)
+    profile = hardware.model_copy(update={"speed": calibrated})
+    slower = SpeedReference(torch_s=0.039, python_s=0.052, memory_s=0.026)
+    designs = {"monolith": 1.0, "specialists-condition": 1.0}
+    report = _report_from_planner(model_config, profile.scaled(1.3), designs, speed=slower)
+    scaled = validate_report(report, model_config, profile)
+    assert all(d.speed_factor == 1.3 and abs(d.fps_error) < 1e-3 for d in scaled.designs)
+    as_calibrated = validate_report(report, model_config, profile, scale_speed=False)
+    monolith = next(d for d in as_calibrated.designs if d.design == "monolith")
+    assert monolith.speed_factor is None and monolith.fps_error > 0.2  # the drift read as planner error
 
 
 def test_report_config_prefers_the_recorded_architecture(model_config: ModelConfig) -> None:
