@@ -226,11 +226,12 @@ def validate_command(
         typer.Option(help="'auto' (shipped CPU profile) or a calibrated JSON of the load tests' machine."),
     ] = "auto",
     model_config: ModelConfigOption = None,
-    as_calibrated: Annotated[
+    scale_speed: Annotated[
         bool,
         typer.Option(
-            "--as-calibrated",
-            help="Predict from the profile as calibrated, not scaled to each sweep's machine speed.",
+            "--scale-speed",
+            help="Predict each sweep from the profile scaled to the machine-speed reference it timed "
+            "(an experiment: it made the errors larger on the load tests it was tried on).",
         ),
     ] = False,
     as_json: JsonOption = False,
@@ -239,27 +240,26 @@ def validate_command(
 
     Per design and report: knee and saturated fps, measured against predicted; per report: whether the
     designs rank the same. --model-config is used only for reports that did not record their config.
-    A shared VM's speed drifts: where the profile and a sweep both timed the machine-speed reference,
-    the design is predicted at the sweep's speed (column "speed": CPU per unit of work against the
-    calibration's; --as-calibrated turns this off).
+    With --scale-speed, a design whose sweep timed the machine-speed reference (as the profile did) is
+    predicted at the sweep's speed (column "speed": CPU per unit of work against the calibration's).
 
     Examples:
       camfleet plan validate out-default/report.json out-wide/report.json --hardware my-machine.json
-      camfleet plan validate out-*/report.json --hardware my-machine.json --as-calibrated
+      camfleet plan validate out-*/report.json --hardware my-machine.json --scale-speed
     """
     from pipeline.planner.hardware import load_hardware
     from pipeline.planner.validate import validate_reports
 
     summary = validate_reports(
-        reports, model_config_from(model_config), load_hardware(hardware), scale_speed=not as_calibrated
+        reports, model_config_from(model_config), load_hardware(hardware), scale_speed=scale_speed
     )
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
         return
     table = Table(
         title="planner against load tests",
-        caption="knee step: the sweep's resolution at the knee; speed: the sweep's CPU per unit of work "
-        "over the calibration's (the profile was scaled by it)",
+        caption="knee step: the sweep's resolution at the knee; speed (--scale-speed): the sweep's CPU per "
+        "unit of work over the calibration's, which the profile was scaled by",
     )
     for column in ("config", "design", "knee meas", "knee pred", "step"):
         table.add_column(column, justify="left" if column in ("config", "design") else "right")

@@ -6,8 +6,12 @@ as the backlog is long: seconds, on a loaded machine, for as long as the load la
 use to a security camera, and decoding them takes the CPU the live frames need.
 
 :class:`CatchUp` watches how late each packet is read. The lag of a packet is ``read time - timestamp``
-above the smallest value the stream has shown (the packets read as soon as they came, see
-:class:`~pipeline.capture_clock.StreamClock`). Past ``max_lag_s`` the reader stops decoding and only reads
+above the smallest value the stream has shown (the packets read as soon as they came, as in
+:class:`~pipeline.capture_clock.StreamClock`). That reference may move later by 1% of the time that passes
+(:data:`REFERENCE_CREEP`): a camera whose clock runs slow against ours makes ``read time - timestamp`` grow
+by some parts per million, which is not a reader falling behind. A jump of more than
+:data:`~pipeline.capture_clock.CLOCK_JUMP_S` (a reconnect that restarted the timestamps) starts the
+reference afresh. Past ``max_lag_s`` the reader stops decoding and only reads
 packets, which drains the backlog at network speed, until a keyframe comes within half of ``max_lag_s``
 of the live edge; decoding restarts there, so the decoder never sees a frame whose references it missed.
 Every skipped packet is counted (``skipped_to_live``) and the first skip of a camera is logged.
@@ -20,9 +24,13 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.capture_clock import StreamClock
+from pipeline.capture_clock import CLOCK_JUMP_S
 
 logger = logging.getLogger(__name__)
+
+REFERENCE_CREEP = 0.01
+"""Seconds per second the on-time reference may move later (camera clocks drift by parts per million; a
+reader that falls behind does so by tens of percent)."""
 
 
 class CatchUp:
@@ -38,7 +46,8 @@ class CatchUp:
         """Packets not decoded because the reader was behind."""
         self.catch_ups = 0
         """Times the reader fell behind and skipped."""
-        self._clock = StreamClock()
+        self._reference: float | None = None  # read time - timestamp of a packet read on time
+        self._last: tuple[float, float] = (0.0, 0.0)  # (read time, read time - timestamp) of the last packet
         self._skipping = False
 
     @property
@@ -48,8 +57,15 @@ class CatchUp:
 
     def lag_s(self, media_s: float, read_t: float) -> float:
         """How late a packet with timestamp ``media_s`` read at ``read_t`` is (and learn from it)."""
-        segment = self._clock.observe(media_s, read_t)
-        return 0.0 if segment is None else max(read_t - media_s - segment.offset, 0.0)
+        offset = read_t - media_s
+        last_read, last_offset = self._last
+        self._last = (read_t, offset)
+        if self._reference is None or abs(offset - last_offset) > CLOCK_JUMP_S:
+            self._reference = offset
+            return 0.0
+        crept = self._reference + REFERENCE_CREEP * max(read_t - last_read, 0.0)
+        self._reference = min(offset, crept)
+        return offset - self._reference
 
     def decode(self, media_s: float | None, keyframe: bool, read_t: float) -> bool:
         """Whether to decode a packet with timestamp ``media_s`` (s), read at ``read_t`` (any clock in s).

@@ -98,7 +98,7 @@ class HardwareProfile(BaseModel):
     speed: SpeedReference | None = Field(
         None,
         description="The machine-speed reference timed around the calibration (pipeline.planner.speed); "
-        "validation scales the CPU costs by a load test's reading against it.",
+        "`plan validate --scale-speed` scales the CPU costs by a load test's reading against it.",
     )
     created: str = Field(
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

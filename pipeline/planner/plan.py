@@ -8,10 +8,10 @@ The model follows the pipeline as it runs (``docs/planner.md`` states it with th
 * **Batches.** Cameras fill camera workers of ``cameras_per_worker`` in order. Each worker batches per
   served model: a request closes after ``window_s`` or at the batch target, the largest batch whose
   service time (transport, every ensemble step, slowed by the CPU the rest of the pipeline takes) fits half
-  the latency budget. A request carries the frames that arrive in one window, at most the target, below
-  saturation and past it alike: the batcher sends whenever a request in flight returns, so queued frames
-  go out in more requests rather than fuller ones (as the load tests measure). A worker's arrivals on a
-  condition route are its own cameras' on it, laid out condition by condition.
+  the latency budget. While the design keeps up, a request carries the frames that arrive in one window;
+  when it cannot at those batches, frames queue and requests grow toward the target just as far as
+  serves the offered rate (or to the target). A worker's arrivals on a condition route are its own
+  cameras' on it, laid out condition by condition.
 * **Executions.** Triton's dynamic batcher merges the requests that queue at a model step while its
   instances are busy (from every worker, and for a shared trunk from every route), so an execution runs
   ``max(1, requests/s x execution time / instances)`` requests: one while the server idles between
@@ -49,6 +49,7 @@ STAGES = ("decode", "worker", "client", "server", "inference", "rest")
 """Where a frame's CPU goes, in the order ``--explain`` prints it."""
 _FIXED_POINT_ROUNDS = 8
 _MERGE_ROUNDS = 20
+_FILL_ROUNDS = 12
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,18 @@ class DesignPlan:
 
 
 @dataclass(frozen=True)
+class _Served:
+    """What the design's batches come to at one camera count (:meth:`_DesignModel.served`)."""
+
+    batches: dict[str, float]
+    executions: dict[str, float]
+    capacity: float
+    limit: str
+    queued: bool
+    """Frames wait in the workers for a request (it cannot keep up at one window's batches)."""
+
+
+@dataclass(frozen=True)
 class _Serving:
     instances: int
     threads: int
@@ -272,12 +285,10 @@ class _DesignModel:
         return [per] * full + ([rest] if rest else [])
 
     def request_batches(self, cameras: int, slowdown: float, serving: _Serving) -> dict[str, float]:
-        """Frames per request of each route: one window's arrivals per worker, at most the target.
+        """Frames per request of each route while the design keeps up: one window's arrivals per worker.
 
-        Overloaded or not: the batcher sends as soon as one of its requests in flight comes back, so a
-        request carries what arrived since the last one, not a full target (the load tests measured 3-6
-        frames a request at and past saturation where the targets were 10-13). A worker's arrivals on a
-        route are its own cameras' on it: cameras are laid out condition by condition
+        At most the target (:meth:`served` fills them further when the design cannot keep up). A worker's
+        arrivals on a route are its own cameras' on it: cameras are laid out condition by condition
         (:func:`~pipeline.planner.cost.assign_conditions`) and workers fill in order, so a condition route
         gets most of some workers' cameras and none of others', and fuller requests than an even split.
         The batch of a route is the frame-weighted harmonic mean over workers (what sets requests per
@@ -421,6 +432,42 @@ class _DesignModel:
         free = self.hardware.usable_cores - other_cores
         return max(1.0, self.hardware.usable_cores / max(free, 0.25))
 
+    def served(self, cameras: int, achieved: float, slowdown: float, serving: _Serving) -> _Served:
+        """Request and execution batches, capacity and what binds it at ``cameras`` cameras.
+
+        While the design keeps up, a request carries one window's arrivals (:meth:`request_batches`).
+        When it cannot keep up at those batches, frames queue in the workers and each request takes what
+        queued, up to the batcher's target: every route's request grows from its window batch toward its
+        target (the same fraction of the way for all) just as far as serves the offered rate, or to the
+        target when even that does not. Bigger requests cost less per frame, so the design serves more
+        than it would at window batches; the load tests measured 9-11 frames a request for default
+        specialists-condition at and past its knee, where a window holds 4.
+        """
+        offered = cameras * self.settings.fps
+        window = self.request_batches(cameras, slowdown, serving)
+        targets = {
+            route.served: max(window[route.served], self.batch_target(route, slowdown, serving))
+            for route in self.cost.routes
+        }
+
+        def at(fill: float) -> _Served:
+            batches = {name: batch + fill * (targets[name] - batch) for name, batch in window.items()}
+            executions = self.execution_batches(batches, achieved, slowdown, serving)
+            capacity, limit = self.capacity(cameras, batches, executions, serving)
+            return _Served(batches, executions, capacity, limit, queued=fill > 0)
+
+        keeping_up = at(0.0)
+        if keeping_up.capacity >= offered:
+            return keeping_up
+        full = at(1.0)
+        if full.capacity < offered:
+            return full
+        low, high = 0.0, 1.0  # capacity grows with the fill: bisect for the least fill that serves
+        for _ in range(_FILL_ROUNDS):
+            middle = (low + high) / 2
+            low, high = (middle, high) if at(middle).capacity < offered else (low, middle)
+        return at(high)
+
     def point(self, cameras: int) -> OperatingPoint:
         """The operating point at ``cameras`` cameras."""
         serving = _serving(self.hardware, cameras, self.settings)
@@ -431,12 +478,10 @@ class _DesignModel:
         batches: dict[str, float] = {}
         executions: dict[str, float] = {}
         for _ in range(_FIXED_POINT_ROUNDS):
-            batches = self.request_batches(cameras, slowdown, serving)
-            executions = self.execution_batches(batches, achieved, slowdown, serving)
-            capacity, limit = self.capacity(cameras, batches, executions, serving)
-            queued = capacity < offered  # frames wait for a free request (latency)
-            new_achieved = min(offered, capacity)
-            binding = limit if capacity < offered else "none"
+            served = self.served(cameras, achieved, slowdown, serving)
+            batches, executions, queued = served.batches, served.executions, served.queued
+            new_achieved = min(offered, served.capacity)
+            binding = served.limit if served.capacity < offered else "none"
             new_slowdown = self.slowdown(cameras, new_achieved, batches, executions, serving)
             settled = abs(new_slowdown - slowdown) < 1e-3 and abs(new_achieved - achieved) < 1e-3 * offered
             achieved, slowdown = new_achieved, new_slowdown

@@ -3,9 +3,12 @@
 A shared VM's speed drifts: on the 2-core development VM the same load-test point cost 11-19% less CPU at
 one hour than at another, with the same code. A prediction from a profile calibrated at one speed, checked
 against a load test run at another, carries that drift as planner error. So ``camfleet plan calibrate``
-and the load tester (before and after each design's sweep) both time the same reference workload, and
-``camfleet plan validate`` scales the profile's CPU costs by how much slower or faster the machine was
-during the load test than during the calibration (:meth:`SpeedReference.factor`).
+and the load tester (before and after each design's sweep) both time the same reference workload and
+record it, and ``camfleet plan validate --scale-speed`` scales the profile's CPU costs by how much slower
+or faster the machine was during the sweep than during the calibration (:meth:`SpeedReference.factor`).
+That is not the default: on the load tests of 2026-12-07 the reference read the machine 3-24% slower
+during the sweeps (the services of the load test were up, idle, beside it) while the throughput said
+otherwise, and scaling made the errors larger.
 
 The workload has the three kinds of work the pipeline does: convolutions in torch on one thread
 (inference), interpreted Python (the worker loop, the Triton client and the python backend) and large

@@ -76,3 +76,12 @@ def test_a_reader_that_stalls_behind_a_real_camera_skips_to_live(clip_mp4: Path)
     assert len(lags) >= 10 and max(lags[1:]) < 0.5
     # Before the stall the reader kept the camera's pace once past the GOP a camera sends on connect.
     assert max(on_time[-3:]) < 0.3
+
+
+def test_a_camera_clock_running_slow_is_not_a_reader_falling_behind() -> None:
+    catch_up = CatchUp("c", max_lag_s=1.0)
+    # 0.5% slow: each second of stream time takes 1.005 s of ours; an hour later that is 18 s.
+    assert all(catch_up.decode(0.1 * k, k % 10 == 0, 1.005 * 0.1 * k) for k in range(36_000))
+    assert catch_up.skipped == 0
+    # A reconnect that restarts the timestamps is a new reference, not a lag.
+    assert catch_up.decode(0.0, True, 3700.0) and catch_up.decode(0.1, False, 3700.1)

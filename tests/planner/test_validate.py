@@ -84,9 +84,9 @@ def test_validate_predicts_each_sweep_at_the_machine_speed_it_measured(
     slower = SpeedReference(torch_s=0.039, python_s=0.052, memory_s=0.026)
     designs = {"monolith": 1.0, "specialists-condition": 1.0}
     report = _report_from_planner(model_config, profile.scaled(1.3), designs, speed=slower)
-    scaled = validate_report(report, model_config, profile)
+    scaled = validate_report(report, model_config, profile, scale_speed=True)
     assert all(d.speed_factor == 1.3 and abs(d.fps_error) < 1e-3 for d in scaled.designs)
-    as_calibrated = validate_report(report, model_config, profile, scale_speed=False)
+    as_calibrated = validate_report(report, model_config, profile)
     monolith = next(d for d in as_calibrated.designs if d.design == "monolith")
     assert monolith.speed_factor is None and monolith.fps_error > 0.2  # the drift read as planner error
 
