@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import CamfleetError
+from pipeline.planner.timing import median_s
 
 _ROUNDS = 7
 _TIMEOUT_S = 60.0
@@ -64,13 +65,7 @@ class SpeedReference(BaseModel):
 
 
 def _timed(work: Callable[[], object]) -> float:
-    work()  # warm caches and lazy initialisation
-    times = []
-    for _ in range(_ROUNDS):
-        start = time.thread_time()
-        work()
-        times.append(time.thread_time() - start)
-    return statistics.median(times)
+    return median_s(work, reps=_ROUNDS, clock=time.thread_time)
 
 
 def _torch_work() -> Callable[[], object]:
