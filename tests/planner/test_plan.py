@@ -100,22 +100,24 @@ def test_plan_latency_target_lowers_max_cameras(model_config: ModelConfig, hardw
 def test_requests_fill_toward_the_target_only_as_far_as_the_load_needs(
     model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
-    # A loose budget makes the target (max_batch) far larger than one window's arrivals (1 + 8 x 0.5).
+    # Two full workers of 8 cameras, the frame rate raised in small steps so the load crosses the knee
+    # gradually; a loose budget makes the target (max_batch) far larger than one window's arrivals.
     cost = design_cost("monolith", model_config)
-    settings = PlanSettings(fps=10, cameras_per_worker=8, latency_budget_s=2.0)
-    window = 1 + 8 * 10 * settings.window_s  # a full worker's; a partly filled worker's is smaller
-    knee, _ = max_cameras(cost, hardware, model_config, settings)
     batches, filling = [], []
-    for cameras in range(1, 3 * knee):
-        point = operating_point(cost, hardware, model_config, cameras, settings)
+    for tenths in range(20, 300, 2):
+        settings = PlanSettings(fps=tenths / 10, cameras_per_worker=8, latency_budget_s=2.0)
+        window = 1 + 8 * settings.fps * settings.window_s
+        point = operating_point(cost, hardware, model_config, 16, settings)
         batch = point.batches["monolith"]
+        if not batches:
+            assert batch == pytest.approx(window, rel=0.01)  # keeping up: one window's arrivals
         batches.append(batch)
-        if window + 0.01 < batch < settings.max_batch - 0.01:  # queued, filled part of the way: it keeps up
-            filling.append(cameras)
-            assert point.achieved_fps == pytest.approx(point.offered_fps, rel=1e-3)
-    assert max(batches[: knee // 2]) <= window + 1e-6  # keeping up: one window's arrivals
-    assert batches[-1] == pytest.approx(settings.max_batch, rel=0.01)  # far past the knee: the target
-    assert filling and max(filling) <= knee  # in between, only as far as serves the offered rate
+        if window + 0.01 < batch < settings.max_batch - 0.01:  # queued, filled part of the way
+            filling.append(settings.fps)
+            assert point.achieved_fps == pytest.approx(point.offered_fps, rel=1e-3)  # ...and it keeps up
+    assert batches == sorted(batches)
+    assert batches[-1] == pytest.approx(32, rel=0.01)  # far past the knee: the target
+    assert filling  # in between, only as far as serves the offered rate
 
 
 def test_condition_routes_take_each_workers_own_cameras_laid_out_condition_by_condition(
@@ -167,8 +169,10 @@ def test_triton_merges_queued_requests_into_larger_executions_under_load(
     requests_per_frame = sum(route.share / idle.batches[route.served] for route in shared.routes)
     assert idle.executions["trunk"] == pytest.approx(1 / requests_per_frame, rel=0.01)
 
+    # A tight budget keeps requests small past the knee, so Triton's queue merges them.
+    tight = PlanSettings(fps=10, latency_budget_s=0.12)
     monolith = design_cost("monolith", model_config)
-    knee, _ = max_cameras(monolith, hardware, model_config, settings)
-    busy = operating_point(monolith, hardware, model_config, 2 * knee, settings)
+    knee, _ = max_cameras(monolith, hardware, model_config, tight)
+    busy = operating_point(monolith, hardware, model_config, 2 * knee, tight)
     assert busy.binding != "none"
     assert busy.batches["monolith"] < busy.executions["monolith"] <= MAX_BATCH_SIZE
