@@ -50,11 +50,6 @@ class CatchUp:
         self._last: tuple[float, float] = (0.0, 0.0)  # (read time, read time - timestamp) of the last packet
         self._skipping = False
 
-    @property
-    def skipping(self) -> bool:
-        """True while the reader skips packets to the live edge."""
-        return self._skipping
-
     def lag_s(self, media_s: float, read_t: float) -> float:
         """How late a packet with timestamp ``media_s`` read at ``read_t`` is (and learn from it)."""
         offset = read_t - media_s
