@@ -40,6 +40,7 @@ from rich.progress import Progress
 from pipeline.errors import ConfigError
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner import operators, probes
+from pipeline.planner.handoff_probe import HandoffCosts, measure_handoff, request_megabytes
 from pipeline.planner.hardware import HardwareProfile
 from pipeline.planner.speed import SpeedReference, measure_speed
 
@@ -146,12 +147,14 @@ def _run_step(
 
 
 def _pipeline_figures(scratch: Path, quick: bool, repeats: int, so_far: dict[str, Any]) -> dict[str, Any]:
+    from loadtest.resources import with_children
     from loadtest.system_probe import probe_pipeline
     from pipeline.planner.serving_probe import ServingProbe, fit_serving
 
     config = ModelConfig()  # only its tensor shapes reach the null models
     samples: list[tuple[float, float]] = []
     holder: list[ServingProbe] = []
+    handoffs: list[HandoffCosts] = []
 
     def export(repository: Path) -> list[str]:
         holder.append(ServingProbe.export(repository, nets=2))
@@ -159,6 +162,9 @@ def _pipeline_figures(scratch: Path, quick: bool, repeats: int, so_far: dict[str
 
     def measure(running: Any) -> None:
         samples.extend(holder[0].measure(running.triton, so_far["operators"], batches=(1, 2, 4)))
+        if running.triton_server is not None:
+            pids = with_children(running.triton_server.pid)
+            handoffs.append(measure_handoff(running.triton, pids, config=config, rounds=repeats + 2))
 
     # 20, 80 and 160 fps, 5 s each: the split of the rest into fixed and per-frame needs that spread (a
     # line through 20 and 80 fps alone read 0.9 ms a frame where load tests at 300-440 fps showed 0.3).
@@ -176,8 +182,10 @@ def _pipeline_figures(scratch: Path, quick: bool, repeats: int, so_far: dict[str
     # the fitted figures instead would pair one round's fixed cores with another's cost per frame.
     count = len(PIPELINE_CAMERAS)
     single, grouped, loaded = (median_probe(runs[i::count]) for i in range(count))
-    figures = _pipeline_split(single, grouped, loaded, bare_decode)
-    return {**figures, "triton_cpu_s_per_mb": 0.0, **fit_serving(samples, figures["serving_fixed_s"])}
+    handoff = handoffs[0] if handoffs else None
+    figures = _pipeline_split(single, grouped, loaded, bare_decode, handoff=handoff, config=config)
+    features = {"triton_feature_cpu_s_per_mb": handoff.feature_s_per_mb if handoff else None}
+    return {**figures, **features, **fit_serving(samples, figures["serving_fixed_s"])}
 
 
 def median_probe(runs: list[PipelineProbe]) -> PipelineProbe:
@@ -200,13 +208,30 @@ def median_probe(runs: list[PipelineProbe]) -> PipelineProbe:
 
 
 def _pipeline_split(
-    single: PipelineProbe, grouped: PipelineProbe, loaded: PipelineProbe, bare_decode: float
+    single: PipelineProbe,
+    grouped: PipelineProbe,
+    loaded: PipelineProbe,
+    bare_decode: float,
+    *,
+    handoff: HandoffCosts | None = None,
+    config: ModelConfig | None = None,
 ) -> dict[str, float]:
-    """The pipeline figures from the null runs: the monolith, shared-groups, and shared-groups loaded."""
+    """The pipeline figures from the null runs: the monolith, shared-groups, and shared-groups loaded.
+
+    With ``handoff`` (the probe of Triton's CPU per megabyte moved), what the null runs' requests moved
+    at ``config``'s shapes is taken out of their server CPU per request, which the planner charges apart
+    from the megabytes a design moves.
+    """
+    config = config or ModelConfig()
+    request_s = [single.triton_s_per_request, grouped.triton_s_per_request]
+    if handoff is not None:
+        for index, run in enumerate((single, grouped)):
+            moved = request_megabytes(run.design, config, run.frames / max(run.requests, 1))
+            request_s[index] = max(request_s[index] - handoff.seconds(moved), 0.0)
     extra_steps = grouped.steps - single.steps
     # The two runs' server CPU per request differs by the extra steps; their loop CPU per frame by the
     # detections the monolith's null model keeps and the group heads' do not.
-    step_s = max((grouped.triton_s_per_request - single.triton_s_per_request) / extra_steps, 0.0)
+    step_s = max((request_s[1] - request_s[0]) / extra_steps, 0.0)
     extra_detections = single.detections_per_frame - grouped.detections_per_frame
     per_detection = (single.loop_s_per_frame - grouped.loop_s_per_frame) / extra_detections
     decode = (single.decode_s_per_frame + grouped.decode_s_per_frame) / 2
@@ -224,8 +249,9 @@ def _pipeline_split(
         "worker_frame_cpu_s": grouped.loop_s_per_frame + worker_per_frame,
         "worker_detection_cpu_s": max(per_detection, 0.0),
         "client_request_cpu_s": single.client_s_per_request,
-        "triton_request_cpu_s": single.triton_s_per_request,
+        "triton_request_cpu_s": request_s[0],
         "triton_step_cpu_s": step_s,
+        "triton_cpu_s_per_mb": handoff.frame_s_per_mb if handoff else 0.0,
         "other_frame_cpu_s": rest_per_frame,
         "other_fixed_cores": rest_fixed,
         "serving_fixed_s": single.null_execution_s,

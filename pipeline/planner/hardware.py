@@ -74,7 +74,15 @@ class HardwareProfile(BaseModel):
     triton_step_cpu_s: float = Field(
         3e-4, ge=0, description="Server CPU of each further ensemble step (a python-backend execution)."
     )
-    triton_cpu_s_per_mb: float = Field(2e-4, ge=0, description="Server CPU per MB a request carries.")
+    triton_cpu_s_per_mb: float = Field(
+        2e-4, ge=0, description="Server CPU per MB of frames a request carries."
+    )
+    triton_feature_cpu_s_per_mb: float | None = Field(
+        None,
+        ge=0,
+        description="Server CPU per MB of features an ensemble step reads from the step before it "
+        "(out of one stub, into the next); None in profiles from before the hand-off probe.",
+    )
     client_request_cpu_s: float = Field(
         3e-4, ge=0, description="Worker CPU of one request (Triton client threads, shared-memory copies)."
     )
@@ -159,6 +167,8 @@ class HardwareProfile(BaseModel):
                 "decoder": kind(ops.decoder),
             }
         )
+        if self.triton_feature_cpu_s_per_mb is not None:
+            update["triton_feature_cpu_s_per_mb"] = self.triton_feature_cpu_s_per_mb * factor
         update["decode"] = [
             point.model_copy(update={"fps_per_core": point.fps_per_core / factor}) for point in self.decode
         ]

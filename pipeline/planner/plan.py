@@ -231,10 +231,18 @@ class _DesignModel:
         fixed, per_frame = self.lines[model]
         seconds = (fixed + per_frame * batch) * _thread_scale(self.hardware, serving.threads)
         if self.cost.models[model].reads_features:
-            # The python backend copies a head's input features out of the trunk's stub and into its own.
-            feature_bytes = 2 * batch * self.cost.models[model].input_bytes
-            seconds += self.hardware.operators.elementwise.per_byte_s * feature_bytes
+            seconds += self.feature_handoff_s(batch * self.cost.models[model].input_bytes)
         return seconds
+
+    def feature_handoff_s(self, feature_bytes: float) -> float:
+        """CPU seconds of handing ``feature_bytes`` from a trunk's stub to a head's (Triton's hand-off probe).
+
+        Profiles from before that probe charge the two copies at the element-wise operator rate.
+        """
+        per_mb = self.hardware.triton_feature_cpu_s_per_mb
+        if per_mb is None:
+            return self.hardware.operators.elementwise.per_byte_s * 2 * feature_bytes
+        return per_mb * feature_bytes / MB
 
     def step_latency_s(self, model: str, batch: float, serving: _Serving) -> float:
         """Wall seconds of one Triton execution: the layers as Triton runs them (calibrated line).
