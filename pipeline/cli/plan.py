@@ -354,4 +354,9 @@ def calibrate_command(
         f"probe networks within {ops.holdout_rms_error or 0:.0%}; decode 640x360 "
         f"{1e3 * profile.decode_s(640, 360):.2f} ms; worker {1e3 * profile.worker_frame_cpu_s:.2f} ms/frame; "
         f"Triton {1e3 * profile.triton_request_cpu_s:.2f} ms/request"
+        + (
+            f", {1e3 * profile.triton_feature_cpu_s_per_mb:.2f} ms/MB of features handed between steps"
+            if profile.triton_feature_cpu_s_per_mb is not None
+            else ""
+        )
     )

@@ -11,7 +11,8 @@ Steps (under two minutes on two cores):
    worker loop per frame and per tracked detection, Triton client and server per request and per
    ensemble step, the rest of the machine (fixed cores and per frame, over three frame rates). The same
    Triton serves sampled probe networks (:mod:`.serving_probe`): their compute time per execution
-   against the operator model's prediction gives the serving line.
+   against the operator model's prediction gives the serving line. Before the runs, the hand-off probe
+   (:mod:`.handoff_probe`) reads Triton's CPU per megabyte of frames and of features between steps.
 
 The decode and pipeline probes run ``repeats`` rounds: decode keeps each resolution's median, and each null
 run of the pipeline its figures' medians, from which the costs are split once. On a shared VM one round

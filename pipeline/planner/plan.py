@@ -65,6 +65,8 @@ class PlanSettings:
     latency_budget_s: float = 0.2
     window_s: float = 0.05
     cameras_per_worker: int = 8
+    max_in_flight: int = 4
+    """Most requests a worker keeps in flight per model (the batching config's cap)."""
     detections_per_frame: float | None = 4.0
     """Detections kept per frame (tracked, evented): a few for a trained detector on a street scene;
     None: every one of the K rows (the worst case, near what some untrained weights give)."""
@@ -118,7 +120,8 @@ class OperatingPoint:
     utilisation: float
     latency_ms: float
     binding: str
-    """``cpu``, ``device`` or ``instances:<model>``: what caps throughput here (``none`` below it)."""
+    """``cpu``, ``device``, ``instances:<model>`` or ``in-flight``: what caps throughput here (``none``
+    below it)."""
     executions: dict[str, float] = field(default_factory=dict)
     """Frames per Triton execution of each model step (requests merged by Triton's dynamic batcher)."""
 
@@ -292,32 +295,42 @@ class _DesignModel:
         full, rest = divmod(cameras, per)
         return [per] * full + ([rest] if rest else [])
 
+    def route_cameras(self, cameras: int) -> dict[str, list[float]]:
+        """Cameras each worker sends on each route (by served model), worker by worker.
+
+        Cameras are laid out condition by condition (:func:`~pipeline.planner.cost.assign_conditions`)
+        and workers fill in order, so a condition route gets most of some workers' cameras and none of
+        others'. A route no camera takes at this count gets an even split of every worker instead.
+        """
+        groups = self.workers(cameras)
+        layout = assign_conditions(cameras, self.settings.mix)
+        shares: dict[str, list[float]] = {}
+        for route in self.cost.routes:
+            first, mine = 0, []
+            for members in groups:
+                own = layout[first : first + members]
+                first += members
+                mine.append(
+                    sum(c in route.conditions for c in own) if route.conditions else members * route.share
+                )
+            if sum(mine) <= 0:
+                mine = [members * route.share for members in groups]
+            shares[route.served] = mine
+        return shares
+
     def request_batches(self, cameras: int, slowdown: float, serving: _Serving) -> dict[str, float]:
         """Frames per request of each route while the design keeps up: one window's arrivals per worker.
 
         At most the target (:meth:`served` fills them further when the design cannot keep up). A worker's
-        arrivals on a route are its own cameras' on it: cameras are laid out condition by condition
-        (:func:`~pipeline.planner.cost.assign_conditions`) and workers fill in order, so a condition route
-        gets most of some workers' cameras and none of others', and fuller requests than an even split.
-        The batch of a route is the frame-weighted harmonic mean over workers (what sets requests per
-        frame).
+        arrivals on a route are its own cameras' on it (:meth:`route_cameras`), so a condition route gets
+        fuller requests than an even split. The batch of a route is the frame-weighted harmonic mean over
+        workers (what sets requests per frame).
         """
         batches: dict[str, float] = {}
-        groups = self.workers(cameras)
-        layout = assign_conditions(cameras, self.settings.mix)
         fps = self.settings.fps
         for route in self.cost.routes:
             target = self.batch_target(route, slowdown, serving)
-            first, shares = 0, []
-            for members in groups:
-                mine = layout[first : first + members]
-                first += members
-                on_route = (
-                    sum(c in route.conditions for c in mine) if route.conditions else members * route.share
-                )
-                shares.append(on_route)
-            if sum(shares) <= 0:  # no camera of this condition at this count: an even split stands in
-                shares = [members * route.share for members in groups]
+            shares = self.route_cameras(cameras)[route.served]
             total = sum(shares)
             requests_per_frame = sum(
                 (on_route / total) / min(target, 1.0 + on_route * fps * self.settings.window_s)
@@ -326,6 +339,25 @@ class _DesignModel:
             )
             batches[route.served] = 1.0 / requests_per_frame
         return batches
+
+    def in_flight_fps(
+        self, cameras: int, batches: Mapping[str, float], serving: _Serving, slowdown: float
+    ) -> float:
+        """Frames/s the workers' requests in flight carry: what the rest of the machine cannot lift.
+
+        A worker keeps at most ``max_in_flight`` requests of a route in flight, and no more than the
+        route's model instances (the batcher's rule), each of ``batch`` frames for one slowed service
+        time. A route whose service is long against its batch (a wide ensemble in a 200 ms budget) then
+        caps what one worker sends, however many cores are free; frames beyond it are dropped.
+        """
+        allowed = min(self.settings.max_in_flight, serving.instances)
+        lost = 0.0
+        for route in self.cost.routes:
+            batch = batches[route.served]
+            carried = allowed * batch / (slowdown * self.route_service_s(route, batch, serving))
+            for on_route in self.route_cameras(cameras)[route.served]:
+                lost += max(0.0, on_route * self.settings.fps - carried)
+        return cameras * self.settings.fps - lost
 
     def execution_batches(
         self, batches: Mapping[str, float], achieved: float, slowdown: float, serving: _Serving
@@ -404,6 +436,7 @@ class _DesignModel:
         batches: Mapping[str, float],
         executions: Mapping[str, float],
         serving: _Serving,
+        slowdown: float,
     ) -> tuple[float, str]:
         """Frames/s the machine sustains at these batches with ``cameras`` decoding, and what binds."""
         hw = self.hardware
@@ -421,6 +454,7 @@ class _DesignModel:
                 batch = executions[step]
                 busy = share * self.step_latency_s(step, batch, serving) / batch
                 limits[f"instances:{step}"] = serving.instances / max(busy, 1e-12)
+        limits["in-flight"] = self.in_flight_fps(cameras, batches, serving, slowdown)
         binding = min(limits, key=lambda name: limits[name])
         return limits[binding], binding
 
@@ -461,7 +495,7 @@ class _DesignModel:
         def at(fill: float) -> _Served:
             batches = {name: batch + fill * (targets[name] - batch) for name, batch in window.items()}
             executions = self.execution_batches(batches, achieved, slowdown, serving)
-            capacity, limit = self.capacity(cameras, batches, executions, serving)
+            capacity, limit = self.capacity(cameras, batches, executions, serving, slowdown)
             return _Served(batches, executions, capacity, limit, queued=fill > 0)
 
         keeping_up = at(0.0)
@@ -592,6 +626,7 @@ _ADVICE = {
     "cpu": "more cores, a cheaper design, or a larger latency budget (bigger batches cost less per frame)",
     "device": "a smaller model, fewer models per frame or a second GPU",
     "instances": "more Triton instances (triton.inference_cores) or a GPU",
+    "in-flight": "more camera workers (fewer cameras per worker), a larger latency budget or a faster model",
 }
 
 

@@ -79,6 +79,50 @@ def test_serving_probe_fits_a_line_on_real_triton(tmp_path: Path) -> None:
     assert figures["serving_rms_error"] >= 0
 
 
+@pytest.mark.timeout(300)
+def test_handoff_probe_reads_triton_cpu_per_megabyte_on_real_null_models(tmp_path: Path) -> None:
+    from loadtest.resources import with_children
+    from loadtest.system_probe import null_repository
+    from pipeline.models.designs import get_design
+    from pipeline.planner.handoff_probe import measure_handoff
+    from pipeline.serving.client import TritonClient
+    from pipeline.serving.launcher import TritonServer
+
+    repository = null_repository(ModelConfig(), tmp_path / "repo")
+    models = [*get_design("monolith").required_models, *get_design("shared-groups").required_models]
+    with (
+        TritonServer(repository, models=models, run_dir=tmp_path / "run") as server,
+        TritonClient(server.grpc_url) as client,
+    ):
+        costs = measure_handoff(client, with_children(server.pid), batch=2, requests=8, rounds=1)
+    # Frames and features cross the stubs by copy: each megabyte costs Triton CPU, at most milliseconds.
+    assert 0 < costs.frame_s_per_mb < 0.05
+    assert 0 < costs.feature_s_per_mb < 0.05
+
+
+def test_null_runs_hand_offs_come_out_of_the_request_and_step_costs() -> None:
+    from pipeline.planner.calibrate import _pipeline_split
+    from pipeline.planner.handoff_probe import HandoffCosts, request_megabytes
+
+    runs = [
+        _null_run(design, fps, triton_ms=2.4, rest_cores=0.03 + fps * 1e-4)
+        for design, fps in (("monolith", 20.0), ("shared-groups", 80.0), ("shared-groups", 160.0))
+    ]
+    handoff = HandoffCosts(frame_s_per_mb=5e-4, feature_s_per_mb=1e-3)
+    plain = _pipeline_split(*runs, bare_decode=0.001)
+    net = _pipeline_split(*runs, bare_decode=0.001, handoff=handoff)
+    single, grouped = runs[0], runs[1]
+    single_moved = request_megabytes("monolith", ModelConfig(), single.frames / single.requests)
+    grouped_moved = request_megabytes("shared-groups", ModelConfig(), grouped.frames / grouped.requests)
+    assert single_moved.features == 0 and grouped_moved.features > 0
+    assert net["triton_request_cpu_s"] == pytest.approx(
+        plain["triton_request_cpu_s"] - handoff.seconds(single_moved)
+    )
+    steps_moved = handoff.seconds(grouped_moved) - handoff.seconds(single_moved)
+    assert net["triton_step_cpu_s"] == pytest.approx(plain["triton_step_cpu_s"] - steps_moved / 4)
+    assert (plain["triton_cpu_s_per_mb"], net["triton_cpu_s_per_mb"]) == (0.0, 5e-4)
+
+
 def test_fit_serving_charges_the_null_hand_off_and_reports_the_error() -> None:
     from pipeline.planner.serving_probe import fit_serving
 

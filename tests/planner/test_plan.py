@@ -176,3 +176,67 @@ def test_triton_merges_queued_requests_into_larger_executions_under_load(
     busy = operating_point(monolith, hardware, model_config, 2 * knee, tight)
     assert busy.binding != "none"
     assert busy.batches["monolith"] < busy.executions["monolith"] <= MAX_BATCH_SIZE
+
+
+def test_heads_pay_the_measured_feature_hand_off_and_trunks_do_not(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from pipeline.planner.hardware import MB
+    from pipeline.planner.plan import _DesignModel, _Serving
+
+    cost = design_cost("shared-groups", model_config)
+    serving = _Serving(instances=1, threads=1)
+    cheap = _DesignModel(
+        cost, hardware.model_copy(update={"triton_feature_cpu_s_per_mb": 1e-4}), model_config, PlanSettings()
+    )
+    dear = _DesignModel(
+        cost, hardware.model_copy(update={"triton_feature_cpu_s_per_mb": 2e-3}), model_config, PlanSettings()
+    )
+    head = next(name for name, model in cost.models.items() if model.reads_features)
+    batch = 6
+    moved_mb = batch * cost.models[head].input_bytes / MB
+    difference = dear.step_core_s(head, batch, serving) - cheap.step_core_s(head, batch, serving)
+    assert difference == pytest.approx((2e-3 - 1e-4) * moved_mb)
+    assert dear.step_core_s("trunk", batch, serving) == cheap.step_core_s("trunk", batch, serving)
+    # A dearer hand-off makes the design serve fewer frames; the monolith moves no features and is the same.
+    assert dear.point(24).achieved_fps < cheap.point(24).achieved_fps
+    monolith = design_cost("monolith", model_config)
+    fps = [
+        _DesignModel(monolith, model.hardware, model_config, PlanSettings()).point(24).achieved_fps
+        for model in (cheap, dear)
+    ]
+    assert fps[0] == fps[1]
+
+
+def test_profiles_without_the_hand_off_probe_charge_two_copies_at_the_element_wise_rate(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from pipeline.planner.plan import _DesignModel
+
+    old = hardware.model_copy(update={"triton_feature_cpu_s_per_mb": None})
+    model = _DesignModel(design_cost("shared-condition", model_config), old, model_config, PlanSettings())
+    assert model.feature_handoff_s(1e6) == pytest.approx(2e6 * old.operators.elementwise.per_byte_s)
+
+
+def test_one_workers_requests_in_flight_cap_a_slow_route_until_more_workers_share_it(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from pipeline.planner.plan import _DesignModel, _Serving
+
+    cost = design_cost("monolith", model_config)
+    serving = _Serving(instances=2, threads=1)
+    one_worker = _DesignModel(cost, hardware, model_config, PlanSettings(cameras_per_worker=64))
+    route = cost.routes[0]
+    batch, slowdown = 3.0, 1.2
+    carried = 2 * batch / (slowdown * one_worker.route_service_s(route, batch, serving))
+    # 40 cameras on one worker: it carries two requests of 3 frames per slowed service time, no more.
+    capped = one_worker.in_flight_fps(40, {route.served: batch}, serving, slowdown)
+    assert capped == pytest.approx(carried)
+    assert capped < 400
+    # Five workers of 8 cameras (80 fps each) each carry their own.
+    spread = _DesignModel(cost, hardware, model_config, PlanSettings(cameras_per_worker=8))
+    spread_fps = spread.in_flight_fps(40, {route.served: batch}, serving, slowdown)
+    assert spread_fps == pytest.approx(5 * min(80.0, carried)) and spread_fps > 2 * capped
+    # A single request in flight (the cap) halves what one worker carries.
+    single = _DesignModel(cost, hardware, model_config, PlanSettings(cameras_per_worker=64, max_in_flight=1))
+    assert single.in_flight_fps(40, {route.served: batch}, serving, slowdown) == pytest.approx(carried / 2)
