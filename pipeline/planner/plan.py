@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.config import BatchingConfig
 from pipeline.errors import ConfigError
 from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
@@ -65,7 +66,7 @@ class PlanSettings:
     latency_budget_s: float = 0.2
     window_s: float = 0.05
     cameras_per_worker: int = 8
-    max_in_flight: int = 4
+    max_in_flight: int = field(default_factory=lambda: BatchingConfig().max_in_flight)
     """Most requests a worker keeps in flight per model (the batching config's cap)."""
     detections_per_frame: float | None = 4.0
     """Detections kept per frame (tracked, evented): a few for a trained detector on a street scene;
@@ -328,9 +329,10 @@ class _DesignModel:
         """
         batches: dict[str, float] = {}
         fps = self.settings.fps
+        per_route = self.route_cameras(cameras)
         for route in self.cost.routes:
             target = self.batch_target(route, slowdown, serving)
-            shares = self.route_cameras(cameras)[route.served]
+            shares = per_route[route.served]
             total = sum(shares)
             requests_per_frame = sum(
                 (on_route / total) / min(target, 1.0 + on_route * fps * self.settings.window_s)
@@ -351,11 +353,12 @@ class _DesignModel:
         caps what one worker sends, however many cores are free; frames beyond it are dropped.
         """
         allowed = min(self.settings.max_in_flight, serving.instances)
+        per_route = self.route_cameras(cameras)
         lost = 0.0
         for route in self.cost.routes:
             batch = batches[route.served]
             carried = allowed * batch / (slowdown * self.route_service_s(route, batch, serving))
-            for on_route in self.route_cameras(cameras)[route.served]:
+            for on_route in per_route[route.served]:
                 lost += max(0.0, on_route * self.settings.fps - carried)
         return cameras * self.settings.fps - lost
 
