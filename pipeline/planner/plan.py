@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipeline.config import BatchingConfig
+from pipeline.config import BatchingConfig, RayConfig
 from pipeline.errors import ConfigError
 from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
@@ -51,6 +51,10 @@ STAGES = ("decode", "worker", "client", "server", "inference", "rest")
 _FIXED_POINT_ROUNDS = 8
 _MERGE_ROUNDS = 20
 _FILL_ROUNDS = 12
+_BATCHING = BatchingConfig()
+"""The pipeline's batching defaults, which a plan assumes unless told otherwise."""
+_WORKERS = RayConfig()
+"""The pipeline's default spread of cameras over camera workers."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,11 @@ class PlanSettings:
     source_fps: float | None = None
     mix: Mapping[str, float] | None = None
     specialists: int | None = None
-    max_batch: int = 32
-    latency_budget_s: float = 0.2
-    window_s: float = 0.05
-    cameras_per_worker: int = 8
-    max_in_flight: int = field(default_factory=lambda: BatchingConfig().max_in_flight)
+    max_batch: int = _BATCHING.max_batch
+    latency_budget_s: float = _BATCHING.latency_budget_s
+    window_s: float = _BATCHING.window_s
+    cameras_per_worker: int = _WORKERS.cameras_per_worker
+    max_in_flight: int = _BATCHING.max_in_flight
     """Most requests a worker keeps in flight per model (the batching config's cap)."""
     detections_per_frame: float | None = 4.0
     """Detections kept per frame (tracked, evented): a few for a trained detector on a street scene;
