@@ -235,9 +235,15 @@ class _DesignModel:
         self.lines = {name: model.latency_line(hardware) for name, model in cost.models.items()}
 
     def step_core_s(self, model: str, batch: float, serving: _Serving) -> float:
-        """CPU seconds of one execution of ``model`` on ``batch`` frames: its layers at serving threads."""
+        """CPU seconds of one execution of ``model`` on ``batch`` frames: its layers at serving threads.
+
+        The layers are the operator model's sum, times the serving line's scale: composed and served
+        by Triton's stub they run slower than the operators timed alone, and the stub computes them on
+        its own threads, so the CPU follows the time.
+        """
         fixed, per_frame = self.lines[model]
-        seconds = (fixed + per_frame * batch) * _thread_scale(self.hardware, serving.threads)
+        layers_s = (fixed + per_frame * batch) * _thread_scale(self.hardware, serving.threads)
+        seconds = self.hardware.serving_scale * layers_s
         if self.cost.models[model].reads_features:
             seconds += self.feature_handoff_s(batch * self.cost.models[model].input_bytes)
         return seconds
@@ -261,8 +267,8 @@ class _DesignModel:
         return self._served_s(self.step_core_s(model, batch, serving))
 
     def _served_s(self, layers_s: float) -> float:
-        """Wall seconds of a Triton execution whose layers take ``layers_s``: the hand-off added."""
-        return self.hardware.serving_scale * layers_s + self.hardware.serving_fixed_s
+        """Wall seconds of a Triton execution whose (served) layers take ``layers_s``: the hand-off added."""
+        return layers_s + self.hardware.serving_fixed_s
 
     def server_request_s(self, route: Route, batch: float) -> float:
         """Triton CPU of one request of ``batch`` frames on ``route``: the request, each further step."""

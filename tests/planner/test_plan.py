@@ -178,6 +178,26 @@ def test_triton_merges_queued_requests_into_larger_executions_under_load(
     assert busy.batches["monolith"] < busy.executions["monolith"] <= MAX_BATCH_SIZE
 
 
+def test_the_serving_scale_costs_cpu_as_well_as_time_and_the_hand_off_only_time(
+    model_config: ModelConfig, hardware: HardwareProfile
+) -> None:
+    from pipeline.planner.plan import _DesignModel, _Serving
+
+    cost = design_cost("monolith", model_config)
+    serving = _Serving(instances=2, threads=1)
+    base = hardware.model_copy(update={"serving_scale": 1.0, "serving_fixed_s": 0.001})
+    slower = base.model_copy(update={"serving_scale": 1.3})
+    plain, scaled = (_DesignModel(cost, hw, model_config, PlanSettings()) for hw in (base, slower))
+    batch = 4
+    layers = plain.step_core_s("monolith", batch, serving)
+    assert scaled.step_core_s("monolith", batch, serving) == pytest.approx(1.3 * layers)
+    # The stub's hand-off lengthens an execution without costing CPU; the scale does both.
+    assert plain.step_latency_s("monolith", batch, serving) == pytest.approx(layers + 0.001)
+    assert scaled.step_latency_s("monolith", batch, serving) == pytest.approx(1.3 * layers + 0.001)
+    assert scaled.point(16).stage_ms.inference > plain.point(16).stage_ms.inference
+    assert scaled.point(16).achieved_fps < plain.point(16).achieved_fps
+
+
 def test_heads_pay_the_measured_feature_hand_off_and_trunks_do_not(
     model_config: ModelConfig, hardware: HardwareProfile
 ) -> None:
