@@ -24,7 +24,8 @@ The model follows the pipeline as it runs (``docs/planner.md`` states it with th
   device time instead.
 * **Throughput** at ``N`` cameras is the offered rate or, if less, the rate the cores sustain after
   decoding all ``N`` cameras (so throughput falls past saturation, as measured), and no more than each
-  model's instances can run. The knee is the most cameras that get 95% of the target fps.
+  model's instances can run. The knee is the most cameras whose whole rate the model carries (the
+  pipeline's own losses near capacity are the load tester's 5% allowance).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from pipeline.models.designs import DESIGNS
 from pipeline.models.model_config import ModelConfig
 from pipeline.planner.cost import DesignCost, Route, assign_conditions, design_cost, frame_bytes
 from pipeline.planner.hardware import MB, HardwareProfile
-from pipeline.report_schema import MEETS_TARGET
 from pipeline.serving.repository import MAX_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
@@ -144,8 +144,17 @@ class OperatingPoint:
 
     @property
     def meets_target(self) -> bool:
-        """True when cameras get at least 95% of their target fps (as the load tester counts it)."""
-        return self.achieved_fps >= MEETS_TARGET * self.offered_fps
+        """True when the model carries every camera's whole rate: the load tester's 95% of the target fps.
+
+        The model is a fluid one (throughput is the offered rate up to capacity), and the pipeline is
+        not: near capacity, bursts of frames that arrive together and the stale-frame drops of the
+        latency budget already cost cameras about 5% of their frames (load tests of 2026-12-07/08: 0.91
+        to 0.95 of the target at an offered rate equal to the capacity). So the model's 100% is the
+        tester's 95%. Counting the model's 95% put knees 1-5 cameras high: of 20 knees of 2026-12-08,
+        60% within a sweep step against 85% this way; of two sets of 2026-12-07, 70% and 55% against 85%
+        and 60%.
+        """
+        return self.achieved_fps >= self.offered_fps * (1.0 - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -591,7 +600,7 @@ def _fits(point: OperatingPoint, settings: PlanSettings) -> bool:
 def max_cameras(
     cost: DesignCost, hardware: HardwareProfile, config: ModelConfig, settings: PlanSettings
 ) -> tuple[int, OperatingPoint | None]:
-    """Most cameras that get 95% of the target fps (0 if even one does not), scanning up then bisecting."""
+    """Most cameras that meet the target (:attr:`OperatingPoint.meets_target`; 0 if even one does not)."""
     model = _DesignModel(cost, hardware, config, settings)
     point = model.point(1)
     if not _fits(point, settings):

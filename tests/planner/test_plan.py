@@ -61,7 +61,12 @@ def test_max_cameras_is_the_last_count_meeting_the_target(
     settings = PlanSettings(fps=10)
     fits, point = max_cameras(cost, hardware, model_config, settings)
     assert fits >= 1 and point is not None and point.meets_target
-    assert not operating_point(cost, hardware, model_config, fits + 1, settings).meets_target
+    beyond = operating_point(cost, hardware, model_config, fits + 1, settings)
+    assert not beyond.meets_target
+    # The model's knee is where it stops carrying the whole rate, not where it drops to 95% of it: the
+    # pipeline loses about 5% near capacity by itself, which the load tester's 95% allows for.
+    assert beyond.achieved_fps < beyond.offered_fps
+    assert point.achieved_fps == pytest.approx(point.offered_fps)
     assert (
         saturated_fps(cost, hardware, model_config, settings, [fits, fits + 1, 2 * fits])
         >= point.achieved_fps
