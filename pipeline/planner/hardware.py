@@ -60,7 +60,7 @@ class HardwareProfile(BaseModel):
     threads: int = Field(1, ge=1, description="Torch threads of one model instance when calibrated.")
     operators: OperatorModel = Field(default_factory=OperatorModel, description="Per-operator cost lines.")
     serving_scale: float = Field(
-        1.0, gt=0, description="A Triton execution's time over the operator model's prediction (slope)."
+        1.0, gt=0, description="Served layers' time and CPU over the operator model's prediction (slope)."
     )
     serving_fixed_s: float = Field(0.0, ge=0, description="A Triton execution's fixed time (intercept).")
     serving_rms_error: float | None = Field(None, description="Of that line on the probe networks served.")
