@@ -63,7 +63,7 @@ worker's CPU per frame falls as it gets busier (decode 2.0 ms a frame at 80 fps,
 rest of the stack nearly flat past 80 fps), and a planner charging the 80 fps figures under-predicted
 those designs by 14-20%."""
 DEFAULT_REPEATS = 1
-"""One round: about two minutes on two cores (97-128 s measured); ``--repeats 3`` took 194 s."""
+"""One round: under two minutes on two cores (108-114 s on 2026-12-08); ``--repeats 3`` took 207-226 s."""
 
 
 def serving_threads(cores: int) -> int:
